@@ -1,0 +1,61 @@
+# The kit's two entry points: `make lab` and `make test`. Everything they
+# need is installed by the targets below on a fresh Debian machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/scripts
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LABKIT := $(VENV)/bin/python -m labkit
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help venv engine images artifacts lab lab-down lint unit molecule test clean
+
+help:
+	@echo "make lab        bring up the local lab and run site.yml against it"
+	@echo "make lab-down   remove the lab (containers, network, volumes) and nothing else"
+	@echo "make test       lint, unit tests and every molecule scenario"
+	@echo "make images     build the systemd base images"
+	@echo "make artifacts  build upstream artifacts from the Go module proxy into the cache"
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+engine: venv
+	$(LABKIT) engine
+
+images: engine
+	$(LABKIT) images
+
+artifacts: venv
+	$(LABKIT) artifacts
+
+lab: images
+	$(LABKIT) up
+
+lab-down: venv
+	$(LABKIT) down
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production --strict
+
+unit: venv
+	pytest -q tests/unit
+
+molecule: images
+	@for scenario in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$scenario"; \
+	  molecule test -s $$scenario || exit 1; \
+	done
+
+test: lint unit molecule
+
+clean:
+	rm -rf $(VENV) .cache
