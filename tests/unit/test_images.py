@@ -1,0 +1,58 @@
+"""The base images' recipe and the container settings shared with molecule."""
+import os
+
+import yaml
+
+from labkit import images
+
+from conftest import ROOT
+
+
+def molecule_platforms():
+    with open(os.path.join(ROOT, ".config/molecule/config.yml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["platforms"]
+
+
+def test_molecule_uses_the_labs_container_settings():
+    settings = images.SYSTEMD_CONTAINER
+    platforms = molecule_platforms()
+    assert {p["image"] for p in platforms} == {r.name for r in images.IMAGES.values()}
+    for platform in platforms:
+        assert platform["pre_build_image"] is True
+        assert platform["command"].split() == settings["command"]
+        for key in ("capabilities", "security_opts", "cgroupns_mode", "volumes",
+                    "tmpfs", "stop_signal"):
+            assert platform[key] == settings[key], (platform["name"], key)
+        assert not platform.get("privileged", False)
+
+
+def test_docker_run_args_carry_every_setting():
+    args = images.docker_run_args()
+    assert "--privileged" not in args
+    assert args[args.index("--cgroupns") + 1] == "host"
+    assert args[args.index("--stop-signal") + 1] == "SIGRTMIN+3"
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--cap-add"] == ["SYS_ADMIN", "NET_ADMIN"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--tmpfs"] == ["/run", "/run/lock", "/tmp"]
+
+
+def test_recipe_digest_follows_its_inputs():
+    base = images.Recipe(name="x:1", suite="bookworm")
+    same = images.Recipe(name="x:1", suite="bookworm")
+    assert base.digest("http://m") == same.digest("http://m")
+    assert base.digest("http://m") != base.digest("http://other")
+    assert base.digest("http://m") != images.Recipe(name="x:1", suite="trixie").digest("http://m")
+    more = images.Recipe(name="x:1", suite="bookworm", packages=images.BASE_PACKAGES + ("vim",))
+    assert base.digest("http://m") != more.digest("http://m")
+
+
+def test_both_supported_debian_releases_have_an_image():
+    assert {r.suite for r in images.IMAGES.values()} == {"bookworm", "trixie"}
+    for recipe in images.IMAGES.values():
+        assert "systemd-sysv" in recipe.packages and "python3" in recipe.packages
+
+
+def test_mask_units_links_to_dev_null(tmp_path):
+    images._mask_units(str(tmp_path), ("getty.target", "a.service"))
+    images._mask_units(str(tmp_path), ("getty.target",))  # a second pass is fine
+    link = tmp_path / "etc/systemd/system/getty.target"
+    assert os.readlink(link) == "/dev/null"
