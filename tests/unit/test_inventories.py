@@ -1,0 +1,71 @@
+"""The shipped inventories parse, and the inventory check catches bad ones."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+           ANSIBLE_NOCOLOR="1")
+
+
+def inventory(path):
+    out = subprocess.run(["ansible-inventory", "-i", path, "--list"], cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def hosts_of(inv, group):
+    found = set(inv.get(group, {}).get("hosts", []))
+    for child in inv.get(group, {}).get("children", []):
+        found |= hosts_of(inv, child)
+    return found
+
+
+@pytest.mark.parametrize("name", ["lab", "example"])
+def test_inventory_groups(name):
+    inv = inventory(f"inventories/{name}/hosts.yml")
+    for group in ("concourse_web", "postgresql", "concourse_workers", "loki"):
+        assert hosts_of(inv, group), f"{name}: {group} is empty"
+    assert "gpu_workers" in inv["concourse_workers"]["children"]
+    assert hosts_of(inv, "gpu_workers") <= hosts_of(inv, "concourse_workers")
+
+
+def test_example_is_production_shaped():
+    inv = inventory("inventories/example/hosts.yml")
+    assert len(hosts_of(inv, "concourse_web")) == 1
+    assert len(hosts_of(inv, "gpu_workers")) == 2
+    assert len(hosts_of(inv, "concourse_workers") - hosts_of(inv, "gpu_workers")) == 1
+
+
+def run_check(path):
+    return subprocess.run(["ansible-playbook", "-i", path, "playbooks/inventory-check.yml"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", ["lab", "example"])
+def test_inventory_check_passes(name):
+    result = run_check(f"inventories/{name}/hosts.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_inventory_check_names_what_is_wrong(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    kit_secrets_dir: /tmp/x\n  children:\n"
+        "    concourse_web: {hosts: {w: }}\n    postgresql: {hosts: {w: }}\n"
+        "    loki: {hosts: {w: }}\n    concourse_workers: {hosts: {c: }}\n"
+        "    gpu_workers: {hosts: {g: }}\n")
+    result = run_check(str(tmp_path / "hosts.yml"))
+    assert result.returncode != 0
+    assert "are in gpu_workers but not in concourse_workers" in result.stdout
+
+
+def test_inventory_check_names_a_missing_group(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    kit_secrets_dir: /tmp/x\n  children:\n"
+        "    concourse_web: {hosts: {w: }}\n    concourse_workers: {hosts: {c: }}\n")
+    result = run_check(str(tmp_path / "hosts.yml"))
+    assert result.returncode != 0
+    assert "inventory group 'postgresql' is missing or empty" in result.stdout
