@@ -1,0 +1,119 @@
+"""Artifact cache: checksums, release packing and the proxy's refusals."""
+import hashlib
+import http.server
+import os
+import stat
+import threading
+import zipfile
+
+import pytest
+
+from labkit import artifacts
+
+
+@pytest.fixture
+def component():
+    return artifacts.Component(
+        name="demo", version="1.2.3", module="example.com/Demo/demo",
+        module_version="v1.2.3", main_package="./cmd/demo",
+        asset="demo-linux-{arch}.zip", binary="demo-linux-{arch}")
+
+
+def test_sums_round_trip(tmp_path):
+    (tmp_path / "a.zip").write_bytes(b"alpha")
+    (tmp_path / "b.tgz").write_bytes(b"beta")
+    artifacts.write_sums(str(tmp_path), ["b.tgz", "a.zip"])
+    sums = artifacts.read_sums(str(tmp_path / "SHA256SUMS"))
+    assert sums == {"a.zip": hashlib.sha256(b"alpha").hexdigest(),
+                    "b.tgz": hashlib.sha256(b"beta").hexdigest()}
+    # sha256sum's own format, so `sha256sum -c SHA256SUMS` checks it too.
+    first = (tmp_path / "SHA256SUMS").read_text().splitlines()[0]
+    assert first == f"{hashlib.sha256(b'alpha').hexdigest()}  a.zip"
+
+
+def test_read_sums_rejects_garbage(tmp_path):
+    (tmp_path / "SHA256SUMS").write_text("nothex  file\n")
+    with pytest.raises(artifacts.CommandError, match="malformed"):
+        artifacts.read_sums(str(tmp_path / "SHA256SUMS"))
+
+
+def test_cache_hit_needs_a_matching_checksum(tmp_path, component):
+    root = str(tmp_path)
+    directory = artifacts.artifact_dir(component, "amd64", root)
+    assert directory == os.path.join(root, "demo", "1.2.3", "linux-amd64")
+    assert not artifacts.is_cached(component, "amd64", root)
+    os.makedirs(directory)
+    asset = os.path.join(directory, "demo-linux-amd64.zip")
+    with open(asset, "wb") as handle:
+        handle.write(b"release")
+    artifacts.write_sums(directory, ["demo-linux-amd64.zip"])
+    assert artifacts.is_cached(component, "amd64", root)
+    with open(asset, "ab") as handle:
+        handle.write(b"tampered")
+    assert not artifacts.is_cached(component, "amd64", root)
+
+
+def test_pack_zip_is_the_release_layout(tmp_path):
+    binary = tmp_path / "demo"
+    binary.write_bytes(b"\x7fELF demo")
+    dest = tmp_path / "demo-linux-amd64.zip"
+    artifacts.pack_zip(str(binary), str(dest), "demo-linux-amd64")
+    first = hashlib.sha256(dest.read_bytes()).hexdigest()
+    artifacts.pack_zip(str(binary), str(dest), "demo-linux-amd64")
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == first, "packing is reproducible"
+    with zipfile.ZipFile(dest) as archive:
+        (info,) = archive.infolist()
+        assert info.filename == "demo-linux-amd64"
+        assert stat.S_IMODE(info.external_attr >> 16) == 0o755
+        assert archive.read(info) == b"\x7fELF demo"
+
+
+def test_module_path_escaping():
+    assert artifacts.escape_module("github.com/BurntSushi/toml") == "github.com/!burnt!sushi/toml"
+    assert artifacts.escape_module("github.com/grafana/loki/v3") == "github.com/grafana/loki/v3"
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A stand-in module proxy on loopback: serves one version, refuses the rest."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path == "/example.com/!demo/demo/@v/v1.2.3.info":
+            body, code = b'{"Version":"v1.2.3"}', 200
+        else:
+            body, code = b"This module version is not available.", 403
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def proxy():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_available_module_passes(proxy, component):
+    artifacts.check_available(component, base=proxy)
+
+
+def test_refused_module_is_reported_unavailable(proxy, component):
+    missing = artifacts.Component(**{**component.__dict__, "module_version": "v9.9.9"})
+    with pytest.raises(artifacts.Unavailable) as err:
+        artifacts.check_available(missing, base=proxy)
+    assert "HTTP 403" in str(err.value) and "cannot be built here" in str(err.value)
+
+
+def test_pinned_components():
+    loki = artifacts.COMPONENTS["loki"]
+    assert loki.asset_name("amd64") == "loki-linux-amd64.zip"
+    concourse = artifacts.COMPONENTS["concourse"]
+    assert concourse.asset_name("arm64") == "concourse-8.2.5-linux-arm64.tgz"
+    # v8.2.5 is commit 10d78df20d5e; the module has no /v8 suffix.
+    assert concourse.module_version.endswith("-10d78df20d5e")
