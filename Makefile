@@ -7,10 +7,11 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/scripts
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export LABKIT_ARTIFACT_CACHE ?= $(HOME)/.cache/concourse-gpu-kit/artifacts
 LABKIT := $(VENV)/bin/python -m labkit
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help venv engine images artifacts lab lab-down lint unit molecule test clean
+.PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule test clean
 
 help:
 	@echo "make lab        bring up the local lab and run site.yml against it"
@@ -36,7 +37,12 @@ images: engine
 artifacts: venv
 	$(LABKIT) artifacts
 
-lab: images
+# The components the lab and the tests install that can be built here
+# (README.md, "Upstream artifacts", says which cannot).
+local-artifacts: venv
+	$(LABKIT) artifacts loki
+
+lab: images local-artifacts
 	$(LABKIT) up
 
 lab-down: venv
@@ -49,7 +55,7 @@ lint: venv
 unit: venv
 	pytest -q tests/unit
 
-molecule: images
+molecule: images local-artifacts
 	@for scenario in $(SCENARIOS); do \
 	  echo "=== molecule test -s $$scenario"; \
 	  molecule test -s $$scenario || exit 1; \

@@ -188,8 +188,10 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
     values = write_access(lab_dir)
     up_hosts()
     say("running site.yml against inventories/lab")
+    # Lab containers get new addresses when they are re-created: facts
+    # cached by an earlier lab would point templates at the old ones.
     proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
-                           "site.yml", *playbook_args], cwd=project_dir)
+                           "--flush-cache", "site.yml", *playbook_args], cwd=project_dir)
     if proc.returncode != 0:
         raise CommandError(f"site.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
