@@ -195,6 +195,8 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
     if proc.returncode != 0:
         raise CommandError(f"site.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
+    if answer == "HTTP 502":
+        answer += ": the proxy answers, Concourse's web node behind it does not (README: What cannot be had here)"
     print(f"\nLab is up. Access written to {os.path.join(lab_dir, 'access.env')} (mode 0600):")
     print(f"  proxy URL:  {values['CONCOURSE_URL']}  ({answer})")
     print(f"  proxy:      {values['PROXY_USER']} / {values['PROXY_PASSWORD']}")
