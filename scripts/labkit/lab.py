@@ -42,7 +42,9 @@ class LabHost:
 # worker-2 runs Debian 13 so that the lab covers both supported releases.
 HOSTS = (
     LabHost("web", "debian12", publish=(f"127.0.0.1:{PROXY_PORT}:443",)),
-    LabHost("gpu-worker-1", "debian12"),
+    # The model cache lives on a volume of its own, as on a real worker's
+    # second disk: re-creating the container keeps it.
+    LabHost("gpu-worker-1", "debian12", volumes=(("cache-hub", "/srv/cache_hub"),)),
     LabHost("worker-2", "debian13"),
 )
 

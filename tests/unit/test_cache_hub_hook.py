@@ -1,0 +1,122 @@
+"""The cache_hub OCI hook's decisions, without a container runtime.
+
+The real bind mount is tested with runc in molecule/cache_hub.
+"""
+import importlib.util
+import io
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+
+SPEC = importlib.util.spec_from_file_location(
+    "cache_hub_hook", os.path.join(ROOT, "roles/cache_hub/files/cache_hub_hook.py"))
+hook = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(hook)
+
+SETTINGS = {"source": "/srv/cache_hub", "env": "CACHE_HUB", "default_target": "/cache_hub", "teams": []}
+
+
+@pytest.mark.parametrize("value, target", [
+    ("1", "/cache_hub"), ("true", "/cache_hub"), ("rw", "/cache_hub"),
+    ("/opt/index-tts/cache_hub", "/opt/index-tts/cache_hub"),
+    ("/opt/index-tts/cache_hub/", "/opt/index-tts/cache_hub"),
+])
+def test_asked(value, target):
+    assert hook.wanted_target({"CACHE_HUB": value}, SETTINGS) == target
+
+
+@pytest.mark.parametrize("env", [{}, {"CACHE_HUB": ""}, {"CACHE_HUB": "0"}, {"CACHE_HUB": "false"},
+                                 {"OTHER": "1"}])
+def test_not_asked(env):
+    assert hook.wanted_target(env, SETTINGS) is None
+
+
+@pytest.mark.parametrize("value", ["relative/path", "/", "/a/../etc", "/proc/self", "/sys", "/dev/shm/x",
+                                   "/a//b", "/a/./b"])
+def test_bad_targets_are_refused(value):
+    with pytest.raises(hook.Refused):
+        hook.wanted_target({"CACHE_HUB": value}, SETTINGS)
+
+
+def test_teams_allow_list():
+    settings = dict(SETTINGS, teams=["models"])
+    assert hook.wanted_target({"CACHE_HUB": "1", "BUILD_TEAM_NAME": "models"}, settings) == "/cache_hub"
+    with pytest.raises(hook.Refused, match="not open to team 'main'"):
+        hook.wanted_target({"CACHE_HUB": "1", "BUILD_TEAM_NAME": "main"}, settings)
+
+
+def test_env_parsing_keeps_values_with_equals():
+    config = {"process": {"env": ["A=b=c", "CACHE_HUB=1", "NOEQUALS"]}}
+    assert hook.container_env(config) == {"A": "b=c", "CACHE_HUB": "1"}
+
+
+def test_rootfs_relative_to_bundle():
+    assert hook.rootfs_of({"bundle": "/b"}, {"root": {"path": "rootfs"}}) == "/b/rootfs"
+    assert hook.rootfs_of({"bundle": "/b"}, {"root": {"path": "/vol/x"}}) == "/vol/x"
+
+
+def test_mountpoint_is_made_inside_the_root(tmp_path):
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    assert hook.make_mountpoint(str(root), "/opt/app/cache_hub") == str(root / "opt/app/cache_hub")
+    assert (root / "opt/app/cache_hub").is_dir()
+    # A second time is fine.
+    hook.make_mountpoint(str(root), "/opt/app/cache_hub")
+
+
+def test_symlink_in_the_image_is_refused(tmp_path):
+    outside = tmp_path / "host-etc"
+    outside.mkdir()
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    os.symlink(str(outside), root / "opt")
+    with pytest.raises(hook.Refused, match="'opt' in the image is not a directory"):
+        hook.make_mountpoint(str(root), "/opt/cache_hub")
+    assert not (outside / "cache_hub").exists()
+
+
+def write_bundle(tmp_path, env):
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text(json.dumps({"root": {"path": "rootfs"}, "process": {"env": env}}))
+    return {"ociVersion": "1.0.2", "id": "c1", "status": "created", "pid": 4242, "bundle": str(bundle)}
+
+
+def test_run_binds_in_the_containers_namespace(tmp_path):
+    source = tmp_path / "cache"
+    source.mkdir()
+    state = write_bundle(tmp_path, ["PATH=/bin", "CACHE_HUB=1"])
+    calls = []
+
+    def runner(argv, **kwargs):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    assert hook.run(state, dict(SETTINGS, source=str(source)), runner) == "/cache_hub"
+    assert calls == [["nsenter", "--mount=/proc/4242/ns/mnt", "--", "mount", "--bind",
+                      str(source), state["bundle"] + "/rootfs/cache_hub"]]
+
+
+def test_run_does_nothing_for_other_containers(tmp_path):
+    state = write_bundle(tmp_path, ["PATH=/bin"])
+    assert hook.run(state, SETTINGS, runner=None) is None
+    assert os.listdir(os.path.join(state["bundle"], "rootfs")) == []
+
+
+def test_run_reports_a_missing_source(tmp_path):
+    state = write_bundle(tmp_path, ["CACHE_HUB=1"])
+    with pytest.raises(hook.Refused, match="missing on this worker"):
+        hook.run(state, dict(SETTINGS, source=str(tmp_path / "nope")), runner=None)
+
+
+def test_main_fails_with_a_message(tmp_path, monkeypatch, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(dict(SETTINGS, teams=["models"])))
+    state = write_bundle(tmp_path, ["CACHE_HUB=1", "BUILD_TEAM_NAME=main"])
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(state)))
+    assert hook.main(["hook", str(settings)]) == 1
+    assert "not open to team 'main'" in capsys.readouterr().err
