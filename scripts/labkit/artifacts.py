@@ -141,7 +141,10 @@ def is_cached(component: Component, arch: str, root: str | None = None) -> bool:
 
 def proxy_url() -> str:
     proxies = output(["go", "env", "GOPROXY"]).split(",")
-    return next((p for p in proxies if p.startswith("http")), "https://proxy.golang.org")
+    url = next((p for p in proxies if p.startswith("http")), None)
+    if url is None:
+        raise Unavailable(f"GOPROXY ({','.join(proxies)}) names no module proxy to build from")
+    return url
 
 
 def escape_module(path: str) -> str:

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from .shell import CommandError, output, run, say
 
 RECIPE_LABEL = "org.concourse-gpu-kit.recipe"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Empty: debootstrap's own default mirror. LABKIT_DEBIAN_MIRROR overrides.
+DEFAULT_MIRROR = ""
 
 # What every lab host has before Ansible touches it: systemd as PID 1 and
 # Python for Ansible's modules. Everything else is the roles' job.
@@ -145,7 +146,7 @@ def build(recipe: Recipe, mirror: str = DEFAULT_MIRROR, force: bool = False) -> 
         root = os.path.join(tmp, "root")
         run(["debootstrap", "--variant=minbase",
              "--include=" + ",".join(recipe.packages),
-             recipe.suite, root, mirror], capture=True)
+             recipe.suite, root, *([mirror] if mirror else [])], capture=True)
         run(["chroot", root, "/bin/sh", "-c", _POST_SCRIPT], capture=True)
         _mask_units(root, recipe.masked_units)
         tar = subprocess.Popen(["tar", "--numeric-owner", "-C", root, "-c", "."],
