@@ -40,7 +40,7 @@ artifacts: venv
 # The components the lab and the tests install that can be built here
 # (README.md, "Upstream artifacts", says which cannot).
 local-artifacts: venv
-	$(LABKIT) artifacts loki
+	$(LABKIT) artifacts loki nvidia-container-toolkit
 
 lab: images local-artifacts
 	$(LABKIT) up

@@ -21,10 +21,12 @@ unavailable, with the proxy's answer; nothing is put in its place.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -54,7 +56,13 @@ class Component:
     # repository: module zips leave nested modules out, so they are pointed
     # at the version upstream requires instead.
     nested_replaces: tuple = ()
-    pack: str = "zip"        # how the release packs it: "zip" (one binary) or "tarball"
+    # How the release packs it: "zip" (one binary), "tarball" (Concourse's
+    # release layout, not written), or "bin-tarball": main_package's
+    # space-separated packages as usr/bin/<name> in a tar.gz, for components
+    # whose official release is a distribution package that cannot be
+    # rebuilt here (the asset name then says "source-build").
+    pack: str = "zip"
+    cgo: bool = False
     notes: str = ""
 
     def asset_name(self, arch: str) -> str:
@@ -81,6 +89,17 @@ COMPONENTS = {
         main_package=".",
         asset="alloy-linux-{arch}.zip", binary="alloy-linux-{arch}",
         notes="the release also embeds the web UI, built with npm; 1.21 needs Go 1.27",
+    ),
+    "nvidia-container-toolkit": Component(
+        name="nvidia-container-toolkit", version="1.20.0",
+        module="github.com/NVIDIA/nvidia-container-toolkit", module_version="v1.20.0",
+        main_package="./cmd/nvidia-ctk ./cmd/nvidia-container-runtime-hook",
+        asset="nvidia-container-toolkit-{version}-linux-{arch}.source-build.tar.gz", binary="usr/bin",
+        ldflags=("-X github.com/NVIDIA/nvidia-container-toolkit/internal/info.version=1.20.0",),
+        pack="bin-tarball", cgo=True,
+        notes="NVIDIA publishes the toolkit as .deb/.rpm packages in its own repository, which "
+              "also hold libnvidia-container (C); this holds only the two Go binaries the OCI "
+              "hook needs, for tests on machines without NVIDIA's repository or a GPU",
     ),
     "concourse": Component(
         name="concourse", version="8.2.5",
@@ -175,6 +194,20 @@ def pack_zip(binary_path: str, dest: str, member: str) -> None:
         archive.writestr(info, handle.read())
 
 
+def pack_tarball(folder: str, dest: str, prefix: str) -> None:
+    """Pack a folder's executables under prefix/ in a tar.gz: fixed owners and times."""
+    def normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mtime = 315532800   # 1980-01-01
+        info.mode = 0o755
+        return info
+    with open(dest, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, \
+            tarfile.open(fileobj=packed, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in sorted(os.listdir(folder)):
+            archive.add(os.path.join(folder, name), arcname=f"{prefix}/{name}", filter=normalise)
+
+
 def write_sums(directory: str, files: list[str]) -> None:
     lines = [f"{sha256_file(os.path.join(directory, f))}  {f}\n" for f in sorted(files)]
     with open(os.path.join(directory, "SHA256SUMS"), "w", encoding="utf-8") as handle:
@@ -183,7 +216,8 @@ def write_sums(directory: str, files: list[str]) -> None:
 
 def go_build(component: Component, arch: str, out: str) -> None:
     """Build component's main package from its module, with upstream's go.mod."""
-    env = dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="0", GOOS="linux", GOARCH=arch)
+    env = dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="1" if component.cgo else "0",
+               GOOS="linux", GOARCH=arch)
     info = json.loads(output(["go", "mod", "download", "-json",
                               f"{component.module}@{component.module_version}"], env=env))
     with tempfile.TemporaryDirectory(prefix=f"labkit-{component.name}-") as tmp:
@@ -195,8 +229,12 @@ def go_build(component: Component, arch: str, out: str) -> None:
         for module, version in component.nested_replaces:
             run(["go", "mod", "edit", "-replace", f"{module}={module}@{version}"],
                 cwd=src, env=env, capture=True)
-        run(["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *component.ldflags)),
-             "-o", out, component.main_package], cwd=src, env=env, capture=True)
+        packages = component.main_package.split()
+        for package in packages:
+            # One package: out is the binary; several: out is a directory.
+            target = out if len(packages) == 1 else os.path.join(out, os.path.basename(package))
+            run(["go", "build", "-trimpath", "-ldflags", " ".join(("-s", "-w", *component.ldflags)),
+                 "-o", target, package], cwd=src, env=env, capture=True)
 
 
 def build(component: Component, arch: str = "amd64", force: bool = False) -> str:
@@ -205,7 +243,7 @@ def build(component: Component, arch: str = "amd64", force: bool = False) -> str
         say(f"{component.name} {component.version} linux-{arch} is cached in {directory}")
         return "cached"
     check_available(component)
-    if component.pack != "zip":
+    if component.pack not in ("zip", "bin-tarball"):
         raise Unavailable(f"{component.name}: packing its {component.pack} release layout "
                           f"is not written yet ({component.notes})")
     say(f"building {component.name} {component.version} linux-{arch} from "
@@ -214,9 +252,15 @@ def build(component: Component, arch: str = "amd64", force: bool = False) -> str
     os.makedirs(directory, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="labkit-out-") as tmp:
         binary = os.path.join(tmp, component.binary_name(arch))
+        if component.pack == "bin-tarball":
+            os.makedirs(binary)
         go_build(component, arch, binary)
-        pack_zip(binary, os.path.join(directory, component.asset_name(arch)),
-                 component.binary_name(arch))
+        if component.pack == "zip":
+            pack_zip(binary, os.path.join(directory, component.asset_name(arch)),
+                     component.binary_name(arch))
+        else:
+            pack_tarball(binary, os.path.join(directory, component.asset_name(arch)),
+                         component.binary_name(arch))
     write_sums(directory, [component.asset_name(arch)])
     build_info = {
         "component": component.name, "version": component.version,
@@ -224,6 +268,8 @@ def build(component: Component, arch: str = "amd64", force: bool = False) -> str
         "go": output(["go", "version"]),
         "official_release": False,
         "nested_replaces": [f"{m}@{v}" for m, v in component.nested_replaces],
+        "cgo": component.cgo,
+        "notes": component.notes,
         "seconds": round(time.monotonic() - started, 1),
     }
     with open(os.path.join(directory, "BUILD-INFO.json"), "w", encoding="utf-8") as handle:

@@ -3,6 +3,7 @@ import hashlib
 import http.server
 import os
 import stat
+import tarfile
 import threading
 import zipfile
 
@@ -110,6 +111,22 @@ def test_refused_module_is_reported_unavailable(proxy, component):
     assert "HTTP 403" in str(err.value) and "cannot be built here" in str(err.value)
 
 
+def test_pack_tarball_is_reproducible_and_executable(tmp_path):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in ("nvidia-ctk", "nvidia-container-runtime-hook"):
+        (folder / name).write_bytes(b"\x7fELF " + name.encode())
+    dest = tmp_path / "t.tar.gz"
+    artifacts.pack_tarball(str(folder), str(dest), "usr/bin")
+    first = hashlib.sha256(dest.read_bytes()).hexdigest()
+    artifacts.pack_tarball(str(folder), str(dest), "usr/bin")
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == first, "packing is reproducible"
+    with tarfile.open(dest) as archive:
+        members = archive.getmembers()
+        assert [m.name for m in members] == ["usr/bin/nvidia-container-runtime-hook", "usr/bin/nvidia-ctk"]
+        assert all(m.mode == 0o755 and m.uid == 0 for m in members)
+
+
 def test_pinned_components():
     loki = artifacts.COMPONENTS["loki"]
     assert loki.asset_name("amd64") == "loki-linux-amd64.zip"
@@ -117,3 +134,7 @@ def test_pinned_components():
     assert concourse.asset_name("arm64") == "concourse-8.2.5-linux-arm64.tgz"
     # v8.2.5 is commit 10d78df20d5e; the module has no /v8 suffix.
     assert concourse.module_version.endswith("-10d78df20d5e")
+    toolkit = artifacts.COMPONENTS["nvidia-container-toolkit"]
+    # Never named like NVIDIA's own packages.
+    assert toolkit.asset_name("amd64") == "nvidia-container-toolkit-1.20.0-linux-amd64.source-build.tar.gz"
+    assert toolkit.cgo and toolkit.module == "github.com/NVIDIA/nvidia-container-toolkit"
