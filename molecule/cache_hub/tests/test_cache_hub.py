@@ -1,47 +1,18 @@
 """The cache_hub hook in real OCI containers started by runc.
 
-Each test makes a busybox bundle, registers the hook exactly as the
-installed hooks file (/etc/concourse/oci-hooks.d/50-cache-hub.json) says,
-and runs it with runc, as Concourse's containerd runtime would.
+Each test makes a busybox bundle, registers the hooks exactly as the
+installed hooks directory (/etc/concourse/oci-hooks.d) says, and runs it
+with runc, as Concourse's containerd runtime would (molecule/shared).
 """
 import json
-import shlex
+import os
+import sys
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from runc_bundle import run_container  # noqa: E402
+
 HOOKS_FILE = "/etc/concourse/oci-hooks.d/50-cache-hub.json"
-
-EDIT = r"""
-import json, sys
-path, env, cmd, hooks_file, settings = sys.argv[1:6]
-spec = json.load(open(path))
-hook = json.load(open(hooks_file))
-spec["process"]["terminal"] = False
-spec["process"]["args"] = ["sh", "-c", cmd]
-spec["process"]["env"] += [e for e in env.split(",") if e]
-spec["root"]["readonly"] = False
-entry = dict(hook["hook"])
-if settings:
-    entry["args"] = [entry["args"][0], settings]
-spec.setdefault("hooks", {})
-for stage in hook["stages"]:
-    spec["hooks"].setdefault(stage, []).append(entry)
-json.dump(spec, open(path, "w"))
-"""
-
-
-def run_container(host, cmd, env=(), settings=""):
-    name = "t" + uuid.uuid4().hex[:8]
-    bundle = f"/var/tmp/{name}"  # /tmp is a noexec tmpfs in these containers
-    script = f"""
-set -e
-mkdir -p {bundle}/rootfs/bin
-cp /bin/busybox {bundle}/rootfs/bin/busybox
-for a in sh cat ls echo; do ln -s busybox {bundle}/rootfs/bin/$a; done
-cd {bundle} && runc spec
-python3 -c {shlex.quote(EDIT)} config.json {shlex.quote(','.join(env))} {shlex.quote(cmd)} {HOOKS_FILE} {shlex.quote(settings)}
-runc run --bundle {bundle} {name}
-"""
-    return host.run(script)
 
 
 def test_hook_is_registered_for_concourse(host):
@@ -87,8 +58,9 @@ def test_other_containers_see_nothing(host):
 def test_refusal_stops_the_container(host):
     host.run_expect([0], "python3 -c \"import json; json.dump({'source': '/srv/cache_hub', 'env': 'CACHE_HUB', "
                          "'default_target': '/cache_hub', 'teams': ['models']}, open('/tmp/teams.json', 'w'))\"")
+    hook = json.loads(host.file(HOOKS_FILE).content_string)["hook"]
     out = run_container(host, "echo should-not-run", env=["CACHE_HUB=1", "BUILD_TEAM_NAME=main"],
-                        settings="/tmp/teams.json")
+                        replaced_args={"50-cache-hub.json": [hook["args"][0], "/tmp/teams.json"]})
     assert out.rc != 0
     assert "should-not-run" not in out.stdout
     assert "cache_hub is not open to team 'main'" in out.stderr
