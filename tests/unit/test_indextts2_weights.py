@@ -54,6 +54,15 @@ def test_one_lost_file_is_fetched_again(tmp_path):
     assert len(calls(tmp_path)) == 2
 
 
+def test_another_revision_is_fetched(tmp_path):
+    assert run(tmp_path, V2).returncode == 0
+    result = run(tmp_path, V2, 0, "", "--revision", "v2.0.1")
+    assert result.returncode == 0 and "holds revision main, v2.0.1 is asked for" in result.stdout
+    assert [c["args"][3] for c in calls(tmp_path)] == ["main", "v2.0.1"]
+    marker = json.loads((tmp_path / "cache" / "model" / weights.MARKER).read_text())
+    assert marker["revision"] == "v2.0.1"
+
+
 def test_empty_files_and_directories_count_as_missing(tmp_path):
     model = tmp_path / "cache" / "model"
     model.mkdir(parents=True)

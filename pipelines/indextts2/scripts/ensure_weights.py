@@ -4,8 +4,9 @@
     ensure_weights.py --model-dir /cache_hub/indextts2/models/IndexTeam--IndexTTS-2 \
                       --repo IndexTeam/IndexTTS-2 --version 2 --hf .venv/bin/hf
 
-When every file the web UI requires is present (and non-empty) nothing is
-downloaded and the hub is not contacted. Otherwise `hf download` fetches the
+When every file the web UI requires is present (and non-empty), and the
+last download was of the revision asked for, nothing is downloaded and the
+hub is not contacted. Otherwise `hf download` fetches the
 repository into --model-dir (resuming what an interrupted build left; a
 mirror comes from HF_ENDPOINT, which hf reads itself) and the files are
 checked again. A lock file beside the model directory keeps two builds on the
@@ -47,6 +48,15 @@ def missing_files(model_dir: str, required: list[str]) -> list[str]:
     return missing
 
 
+def recorded_revision(model_dir: str) -> str | None:
+    """The revision the last download recorded; None when it recorded none."""
+    try:
+        with open(os.path.join(model_dir, MARKER), encoding="utf-8") as marker:
+            return json.load(marker).get("revision")
+    except (OSError, ValueError):
+        return None
+
+
 def tree_size(path: str) -> int:
     total = 0
     for folder, _dirs, files in os.walk(path):
@@ -75,6 +85,10 @@ def ensure(model_dir: str, repo: str, revision: str, required: list[str], hf: st
         if time.monotonic() - started > 1:
             print(f"weights: waited {time.monotonic() - started:.0f}s for another build's download", flush=True)
         missing = missing_files(model_dir, required)
+        recorded = recorded_revision(model_dir)
+        if not missing and recorded not in (None, revision):
+            print(f"weights: the cache holds revision {recorded}, {revision} is asked for", flush=True)
+            missing = ["(another revision)"]
         if not missing:
             print(f"weights: {repo} complete in {model_dir} ({tree_size(model_dir) / 1e9:.2f} GB), "
                   "nothing downloaded", flush=True)
