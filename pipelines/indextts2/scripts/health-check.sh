@@ -59,8 +59,10 @@ find "$state/venvs" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -r
 
 step "weights ($hf_repo)"
 model_dir=$state/models/${hf_repo//\//--}
-python3 "$scripts/ensure_weights.py" --model-dir "$model_dir" --repo "$hf_repo" \
-  --revision "${INDEXTTS_HF_REVISION:-main}" --version "$version" --hf "$UV_PROJECT_ENVIRONMENT/bin/hf"
+# The hub's CLI comes with huggingface_hub in IndexTTS2's environment (hf,
+# or huggingface-cli before 0.34).
+PATH=$UV_PROJECT_ENVIRONMENT/bin:$PATH python3 "$scripts/ensure_weights.py" --model-dir "$model_dir" \
+  --repo "$hf_repo" --revision "${INDEXTTS_HF_REVISION:-main}" --version "$version"
 
 step "start the web UI"
 # The helper models IndexTTS2 fetches at load time (w2v-bert, MaskGCT's
