@@ -20,9 +20,12 @@ import urllib.request
 from . import images
 from .shell import CommandError, output, run, say
 
-PREFIX = "concourse-gpu-kit-lab"
+# LABKIT_LAB names the lab: its containers, network, volumes and label. Two
+# labs with different names (and LABKIT_PROXY_PORTs) run side by side; the lab
+# inventory reads the same variable to reach the containers.
+PREFIX = os.environ.get("LABKIT_LAB", "concourse-gpu-kit-lab")
 NETWORK = PREFIX
-LABEL = "org.concourse-gpu-kit.lab=1"
+LABEL = f"org.concourse-gpu-kit.lab={PREFIX}"
 PROXY_PORT = int(os.environ.get("LABKIT_PROXY_PORT", "8443"))
 
 
