@@ -55,3 +55,18 @@ def test_a_malformed_version_is_refused_by_name(tmp_path):
 def test_argument_specs_name_the_variable(tmp_path):
     result = preflight(tmp_path, "-e", '{"nvidia_container_toolkit_require_gpu": "perhaps"}')
     assert result.returncode == 2 and "nvidia_container_toolkit_require_gpu" in result.stdout
+
+
+def test_a_driver_that_cannot_list_gpus_stops_with_its_own_words(tmp_path):
+    """nvidia-smi present but failing, as on a host whose kernel module is not loaded.
+
+    The fake nvidia-smi below is a test double for the driver's CLI; on a real
+    H100 (driver 580.159.04) the same preflight listed the GPU and went on.
+    """
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\" >&2\nexit 9\n")
+    smi.chmod(0o755)
+    result = preflight(tmp_path, "-e", f"_nvidia_container_toolkit_smi={smi}")
+    assert result.returncode == 2, result.stdout
+    assert ("localhost is a GPU worker, but nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it "
+            "couldn't communicate with the NVIDIA driver.\n") in result.stdout.replace("\\n", "\n"), result.stdout
