@@ -46,6 +46,12 @@ def test_good_input_passes_preflight(tmp_path):
     assert "failed=0" in result.stdout
 
 
+def test_nothing_listed_needs_no_url_or_user(tmp_path):
+    result = preflight(tmp_path, concourse_pipelines_url=None, concourse_pipelines_username=None,
+                       concourse_pipelines_password=None, concourse_pipelines_list=None)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"concourse_pipelines_password": None}, "concourse_pipelines_password"),
     ({"concourse_pipelines_url": "https://ci.example.internal/concourse"}, "must be a URL without a path"),
