@@ -14,11 +14,12 @@ Its "speech" is a syllable-paced tone whose length follows the text
 (tests/unit/standins/gradio_webui.py does the same on real Gradio).
 
 The behaviour is the first word of the file `standin-mode` in the working
-directory (the stand-in repository's root), else STANDIN_MODE, else speech:
-  speech           load for STANDIN_LOAD_SECONDS (default 2), then serve
-  die              print a CUDA error and exit 1 after STANDIN_DIE_AFTER (default 3) s
-  hang             listen after loading, accept connections, never answer
-  silence          serve, but every WAV is silent
+directory (the stand-in repository's root), else STANDIN_MODE, else speech;
+a second word there gives the seconds instead of the variable:
+  speech [S]       load for S s (STANDIN_LOAD_SECONDS, default 2), then serve
+  die [S]          print a CUDA error and exit 1 after S s (STANDIN_DIE_AFTER, default 3)
+  hang [S]         load for S s, then listen, accept connections, never answer
+  silence [S]      serve, but every WAV is silent
 """
 import argparse
 import json
@@ -42,22 +43,32 @@ EMO_CHOICES = ["Same as the voice reference", "Use an emotion reference audio", 
 PREFIX = "/gradio_api"
 
 
-def mode() -> str:
+def mode_words() -> list[str]:
     try:
         with open("standin-mode", encoding="utf-8") as handle:
             words = handle.read().split()
             if words:
-                return words[0]
+                return words
     except OSError:
         pass
-    return os.environ.get("STANDIN_MODE", "speech")
+    return [os.environ.get("STANDIN_MODE", "speech")]
+
+
+def mode() -> str:
+    return mode_words()[0]
+
+
+def seconds(variable: str, default: str) -> float:
+    """A second word in standin-mode, else the environment, else the default."""
+    words = mode_words()
+    return float(words[1] if len(words) > 1 else os.environ.get(variable, default))
 
 
 def synthesise(text: str, silent: bool, folder: str) -> str:
     lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
-    seconds = len("".join(text.split())) / CHARS_PER_SECOND[lang]
+    length = len("".join(text.split())) / CHARS_PER_SECOND[lang]
     frames = bytearray()
-    for n in range(int(seconds * RATE)):
+    for n in range(int(length * RATE)):
         t = n / RATE
         syllable = max(0.0, math.sin(math.pi * ((t * 4.0) % 1.0)))
         value = 0.0 if silent else 0.35 * syllable * math.sin(2 * math.pi * 180 * t) + \
@@ -119,10 +130,10 @@ def main() -> int:
     print(f">> GPT weights restored from: {os.path.join(args.model_dir, 'gpt.pth')} (stand-in)", flush=True)
 
     if behaviour == "die":
-        time.sleep(float(os.environ.get("STANDIN_DIE_AFTER", "3")))
+        time.sleep(seconds("STANDIN_DIE_AFTER", "3"))
         print("RuntimeError: CUDA error: out of memory (stand-in)", flush=True)
         return 1
-    time.sleep(float(os.environ.get("STANDIN_LOAD_SECONDS", "2")))
+    time.sleep(seconds("STANDIN_LOAD_SECONDS", "2"))
     if behaviour == "hang":
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
