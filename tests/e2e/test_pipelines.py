@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import wave
 
@@ -95,11 +96,31 @@ def test_the_role_installed_the_servers_fly_and_set_the_lab_pipeline(lab, fly):
     assert PIPELINE in found and found[PIPELINE]["paused"] is False
 
 
-def test_a_second_run_is_ok_and_check_mode_sets_nothing(lab, fly):
-    again = run_role(lab)
+def test_a_second_run_is_ok_and_the_password_is_never_shown(lab, fly):
+    """Nothing new: ok. With -vv, and in ps on the web node while it runs, no password."""
+    seen: list[str] = []
+    running = threading.Event()
+    running.set()
+
+    def watch_ps():
+        while running.is_set():
+            seen.append(lab.exec("web", "ps", "-eo", "args", check=False).stdout)
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch_ps, daemon=True)
+    watcher.start()
+    try:
+        again = run_role(lab, "-vv")
+    finally:
+        running.clear()
+        watcher.join(timeout=30)
     assert again.returncode == 0, again.stdout[-4000:]
     assert recap_changed(again.stdout) == 0, again.stdout[-4000:]
+    assert any("set-pipeline" in sample for sample in seen), "ps never saw the role's fly run"
+    assert not any(lab.access["CONCOURSE_PASSWORD"] in sample for sample in seen)
 
+
+def test_check_mode_shows_the_diff_and_sets_nothing(lab, fly):
     before = fly.run("get-pipeline", "-p", PIPELINE).stdout
     override = json.dumps({"concourse_pipelines_list": [{
         "name": PIPELINE, "file": f"inventories/lab/pipelines/{PIPELINE}.yml",
