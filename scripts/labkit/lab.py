@@ -8,6 +8,7 @@ images, the artifact cache and the lab's generated secrets stay.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import ssl
@@ -17,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import images
+from . import artifacts, concourse, images, taskimage
 from .shell import CommandError, output, run, say
 
 # LABKIT_LAB names the lab: its containers, network, volumes and label. Two
@@ -35,11 +36,28 @@ class LabHost:
     image: str                       # key of images.IMAGES
     publish: tuple = ()              # docker -p specs, loopback only
     volumes: tuple = ()              # (volume suffix, mount point)
+    docker_args: tuple = ()          # more `docker run` options
+
 
     @property
     def container(self) -> str:
         return f"{PREFIX}-{self.name}"
 
+
+# What a Concourse worker needs beyond SYSTEMD_CONTAINER (--privileged is
+# refused on this machine): runc opens the task container's mount namespace
+# (SYS_PTRACE); unprivileged tasks run in a user namespace and mount a fresh
+# /proc, which Docker's masked paths forbid (systempaths=unconfined); every
+# task container gets /dev/fuse. Full-privileged tasks stay impossible here
+# (the lab runs CONCOURSE_CONTAINERD_PRIVILEGED_MODE=fuse-only).
+WORKER_DOCKER_ARGS = (
+    "--cap-add", "SYS_PTRACE",
+    "--security-opt", "systempaths=unconfined",
+    "--device", "/dev/fuse",
+)
+# Baggageclaim cannot keep its volumes on the container's own overlay: the
+# work directory (concourse_worker_work_dir) is a Docker volume.
+WORKER_WORK_DIR = ("worker-work", "/var/lib/concourse-worker")
 
 # Groups live in inventories/lab/hosts.yml; this is what Docker needs.
 # worker-2 runs Debian 13 so that the lab covers both supported releases.
@@ -47,8 +65,14 @@ HOSTS = (
     LabHost("web", "debian12", publish=(f"127.0.0.1:{PROXY_PORT}:443",)),
     # The model cache lives on a volume of its own, as on a real worker's
     # second disk: re-creating the container keeps it.
-    LabHost("gpu-worker-1", "debian12", volumes=(("cache-hub", "/srv/cache_hub"),)),
-    LabHost("worker-2", "debian13"),
+    LabHost("gpu-worker-1", "debian12",
+            volumes=(("cache-hub", "/srv/cache_hub"), WORKER_WORK_DIR),
+            docker_args=WORKER_DOCKER_ARGS),
+    LabHost("worker-2", "debian13", volumes=(WORKER_WORK_DIR,),
+            docker_args=WORKER_DOCKER_ARGS),
+    # Lab services only (playbooks/lab/registry.yml): an image registry
+    # with the task image, and a git server.
+    LabHost("registry", "debian12"),
 )
 
 
@@ -80,6 +104,7 @@ def _start_host(host: LabHost) -> None:
             *images.docker_run_args()]
     for spec in host.publish:
         argv += ["--publish", spec]
+    argv += list(host.docker_args)
     for suffix, mount in host.volumes:
         volume = f"{host.container}-{suffix}"
         run(["docker", "volume", "create", "--label", LABEL, volume], capture=True)
@@ -187,26 +212,52 @@ def probe(url: str, timeout: float = 5.0) -> str:
 
 # --- commands -----------------------------------------------------------------
 
+def write_concourse_state(lab_dir: str, archive: str | None, args: list[str]) -> None:
+    """What the end-to-end suite needs to know: the archive used and site.yml's arguments."""
+    with open(os.path.join(lab_dir, "concourse.json"), "w", encoding="utf-8") as handle:
+        json.dump({"archive": archive, "playbook_args": args}, handle)
+
+
 def up(project_dir: str, playbook_args: list[str]) -> None:
     lab_dir = os.path.join(project_dir, ".lab")
     os.makedirs(lab_dir, mode=0o700, exist_ok=True)
     values = write_access(lab_dir)
+    archive = concourse.find_archive()
+    env = dict(os.environ)
+    concourse_args: list[str] = []
+    if archive:
+        say(f"Concourse release archive: {archive}")
+        env["CONCOURSE_RELEASE_ARCHIVE"] = archive
+    else:
+        concourse_args = ["--skip-tags", "concourse"]
+        print(concourse.SKIP_LINE, flush=True)
+    write_concourse_state(lab_dir, archive, concourse_args)
     up_hosts()
+    image_dir = taskimage.build(artifacts.cache_root())
     say("running site.yml against inventories/lab")
     # Lab containers get new addresses when they are re-created: facts
     # cached by an earlier lab would point templates at the old ones.
     proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
-                           "--flush-cache", "site.yml", *playbook_args], cwd=project_dir)
+                           "--flush-cache", "site.yml", *concourse_args, *playbook_args],
+                          cwd=project_dir, env=env)
     if proc.returncode != 0:
         raise CommandError(f"site.yml failed (exit {proc.returncode})")
+    say("running playbooks/lab/registry.yml (the lab's registry and git server)")
+    proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
+                           "playbooks/lab/registry.yml", "-e", f"lab_task_image_dir={image_dir}"],
+                          cwd=project_dir)
+    if proc.returncode != 0:
+        raise CommandError(f"playbooks/lab/registry.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
-    if answer == "HTTP 502":
-        answer += ": the proxy answers, Concourse's web node behind it does not (README: What cannot be had here)"
+    if answer == "HTTP 502" and not archive:
+        answer += f": the proxy answers; the Concourse tiers were skipped ({concourse.SKIP_REASON})"
     print(f"\nLab is up. Access written to {os.path.join(lab_dir, 'access.env')} (mode 0600):")
     print(f"  proxy URL:  {values['CONCOURSE_URL']}  ({answer})")
     print(f"  proxy:      {values['PROXY_USER']} / {values['PROXY_PASSWORD']}")
     print(f"  Concourse:  {values['CONCOURSE_USER']} / {values['CONCOURSE_PASSWORD']}")
     print("  In a shell:  . .lab/access.env")
+    if not archive:
+        print(concourse.SKIP_LINE)
 
 
 def down() -> None:

@@ -7,12 +7,17 @@ lines=${LOG_LINES:-120}
 out=health-output
 
 echo "=== GPU state now"
-if command -v nvidia-smi >/dev/null; then
-  nvidia-smi || echo "nvidia-smi failed (exit $?): driver or device trouble on this worker"
-  nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv || true
-else
-  echo "no nvidia-smi in this container: the worker's NVIDIA hook did not run"
-fi
+case ${NVIDIA_VISIBLE_DEVICES-all} in
+void | none | "")
+  echo "no GPU asked for (NVIDIA_VISIBLE_DEVICES=${NVIDIA_VISIBLE_DEVICES-}): a plumbing run" ;;
+*)
+  if command -v nvidia-smi >/dev/null; then
+    nvidia-smi || echo "nvidia-smi failed (exit $?): driver or device trouble on this worker"
+    nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv || true
+  else
+    echo "no nvidia-smi in this container: the worker's NVIDIA hook did not run"
+  fi ;;
+esac
 
 if [[ ! -d $out ]]; then
   echo "=== the health check left no output (it failed before its task ran)"

@@ -21,4 +21,6 @@ for name in os.environ.get("HF_STANDIN_FILES", "").split():
         path = os.path.join(path, "model.safetensors")
     with open(path, "wb") as out:
         out.write(b"\0" * 1024)
+print(f"hf stand-in (tests/unit/standins/hf_cli.py): NOT the hub; wrote {os.environ.get('HF_STANDIN_FILES', '')!r}",
+      file=sys.stderr)
 sys.exit(int(os.environ.get("HF_STANDIN_EXIT", "0")))
