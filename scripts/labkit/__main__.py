@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from . import artifacts, engine, images, lab
+from . import artifacts, engine, images, lab, taskimage
 from .shell import CommandError
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("playbook_args", nargs=argparse.REMAINDER,
                       help="passed on to ansible-playbook")
     sub.add_parser("down", help="remove the lab's containers, network and volumes")
+    p_ti = sub.add_parser("task-image", help="build the lab's task image (debootstrap) into the cache")
+    p_ti.add_argument("--force", action="store_true", help="rebuild even if current")
     p_art = sub.add_parser("artifacts", help="build upstream artifacts into the cache")
     p_art.add_argument("names", nargs="*", help=f"of {sorted(artifacts.COMPONENTS)}")
     p_art.add_argument("--arch", default="amd64")
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "down":
             engine.ensure_engine()
             lab.down()
+        elif args.cmd == "task-image":
+            print(taskimage.build(artifacts.cache_root(), force=args.force))
         elif args.cmd == "artifacts":
             results = artifacts.build_all(args.names, args.arch, args.force)
             for name, result in results.items():

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import concourse, images
+from . import artifacts, concourse, images, taskimage
 from .shell import CommandError, output, run, say
 
 # LABKIT_LAB names the lab: its containers, network, volumes and label. Two
@@ -36,11 +36,28 @@ class LabHost:
     image: str                       # key of images.IMAGES
     publish: tuple = ()              # docker -p specs, loopback only
     volumes: tuple = ()              # (volume suffix, mount point)
+    docker_args: tuple = ()          # more `docker run` options
+
 
     @property
     def container(self) -> str:
         return f"{PREFIX}-{self.name}"
 
+
+# What a Concourse worker needs beyond SYSTEMD_CONTAINER (--privileged is
+# refused on this machine): runc opens the task container's mount namespace
+# (SYS_PTRACE); unprivileged tasks run in a user namespace and mount a fresh
+# /proc, which Docker's masked paths forbid (systempaths=unconfined); every
+# task container gets /dev/fuse. Full-privileged tasks stay impossible here
+# (the lab runs CONCOURSE_CONTAINERD_PRIVILEGED_MODE=fuse-only).
+WORKER_DOCKER_ARGS = (
+    "--cap-add", "SYS_PTRACE",
+    "--security-opt", "systempaths=unconfined",
+    "--device", "/dev/fuse",
+)
+# Baggageclaim cannot keep its volumes on the container's own overlay: the
+# work directory (concourse_worker_work_dir) is a Docker volume.
+WORKER_WORK_DIR = ("worker-work", "/var/lib/concourse-worker")
 
 # Groups live in inventories/lab/hosts.yml; this is what Docker needs.
 # worker-2 runs Debian 13 so that the lab covers both supported releases.
@@ -48,8 +65,14 @@ HOSTS = (
     LabHost("web", "debian12", publish=(f"127.0.0.1:{PROXY_PORT}:443",)),
     # The model cache lives on a volume of its own, as on a real worker's
     # second disk: re-creating the container keeps it.
-    LabHost("gpu-worker-1", "debian12", volumes=(("cache-hub", "/srv/cache_hub"),)),
-    LabHost("worker-2", "debian13"),
+    LabHost("gpu-worker-1", "debian12",
+            volumes=(("cache-hub", "/srv/cache_hub"), WORKER_WORK_DIR),
+            docker_args=WORKER_DOCKER_ARGS),
+    LabHost("worker-2", "debian13", volumes=(WORKER_WORK_DIR,),
+            docker_args=WORKER_DOCKER_ARGS),
+    # Lab services only (playbooks/lab/registry.yml): an image registry
+    # with the task image, and a git server.
+    LabHost("registry", "debian12"),
 )
 
 
@@ -81,6 +104,7 @@ def _start_host(host: LabHost) -> None:
             *images.docker_run_args()]
     for spec in host.publish:
         argv += ["--publish", spec]
+    argv += list(host.docker_args)
     for suffix, mount in host.volumes:
         volume = f"{host.container}-{suffix}"
         run(["docker", "volume", "create", "--label", LABEL, volume], capture=True)
@@ -209,6 +233,7 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
         print(concourse.SKIP_LINE, flush=True)
     write_concourse_state(lab_dir, archive, concourse_args)
     up_hosts()
+    image_dir = taskimage.build(artifacts.cache_root())
     say("running site.yml against inventories/lab")
     # Lab containers get new addresses when they are re-created: facts
     # cached by an earlier lab would point templates at the old ones.
@@ -217,6 +242,12 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
                           cwd=project_dir, env=env)
     if proc.returncode != 0:
         raise CommandError(f"site.yml failed (exit {proc.returncode})")
+    say("running playbooks/lab/registry.yml (the lab's registry and git server)")
+    proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
+                           "playbooks/lab/registry.yml", "-e", f"lab_task_image_dir={image_dir}"],
+                          cwd=project_dir, env=env)
+    if proc.returncode != 0:
+        raise CommandError(f"playbooks/lab/registry.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
     if answer == "HTTP 502" and not archive:
         answer += f": the proxy answers; the Concourse tiers were skipped ({concourse.SKIP_REASON})"
