@@ -9,20 +9,24 @@ else. For each case the test asserts: the host failed, it failed in the
 argument_specs validation or in tasks/preflight.yml (no later task ran for it),
 no task reported a change on it, and the failure message names the variable.
 
-`kit_test_facts` (tests/unit/standins/action_plugins) is a test double: it sets
-facts the way a real fact-gathering module would, so that an unsupported
-operating system can be shown without one.
+Test doubles (tests/unit/standins): `kit_test_facts` sets facts the way a
+fact-gathering module would, so that an unsupported operating system can be
+shown; `bin/systemctl` and `bin/ss` answer concourse_worker's host probes as a
+host without a system containerd would (this machine has no systemd, and its
+Docker engine holds containerd's socket); `release.tgz` is a stand-in archive
+whose only use is its checksum. A release archive whose checksum does not
+match is a concourse_release (and concourse_web) case.
 
-The inventory-level refusals (playbooks/inventory-check.yml) and a release
-archive whose checksum does not match (release_artifact) are further below.
+The inventory-level refusals (playbooks/inventory-check.yml, run through
+site.yml so that no host is contacted) are further below.
 """
 import hashlib
-import http.server
+import io
 import json
 import os
 import subprocess
 import sys
-import threading
+import tarfile
 
 import pytest
 import yaml
@@ -37,10 +41,20 @@ BASELINE = {
     "nginx_proxy": {"nginx_proxy_users": [{"name": "admin", "password": "a-long-test-password"}]},
     "cache_hub": {},
     "nvidia_container_toolkit": {"nvidia_container_toolkit_require_gpu": False},
+    # @TMP@ is the run's directory; RELEASE the stand-in archive written there.
+    "concourse_release": {"concourse_release_archive": "@TMP@/release.tgz",
+                          "concourse_release_archive_sha256": "@RELEASE_SHA256@"},
+    "concourse_web": {"concourse_release_archive": "@TMP@/release.tgz",
+                      "concourse_release_archive_sha256": "@RELEASE_SHA256@",
+                      "concourse_web_local_users": [{"name": "admin", "password": "a-long-test-password"}],
+                      "concourse_web_main_team_local_users": ["admin"],
+                      "concourse_web_postgres_password": "a-test-password-of-32-characters",
+                      "concourse_web_encryption_key": "a-test-key-of-32-characters-long"},
+    "concourse_worker": {"concourse_worker_tsa_hosts": ["10.0.0.2:2222"], "concourse_worker_dns_servers": ["10.0.0.1"]},
 }
 
 # Extra inventory groups per role (host names are filled in).
-GROUPS = {"postgresql": ["concourse_web"]}
+GROUPS = {"postgresql": ["concourse_web"], "concourse_web": ["postgresql"]}
 
 # (case id, host variables, the name the message must contain, a fragment of the message or None)
 CASES = {
@@ -120,6 +134,53 @@ CASES = {
         ("require-type", {"nvidia_container_toolkit_require_gpu": "perhaps"},
          "nvidia_container_toolkit_require_gpu", None),
     ],
+    "concourse_release": [
+        ("checksum-mismatch", {"concourse_release_archive_sha256": "0" * 64}, "concourse_release_archive",
+         "expected " + "0" * 64),
+        ("archive-missing", {"concourse_release_archive": "@TMP@/no-such-release.tgz"}, "concourse_release_archive",
+         "does not exist on the controller"),
+        ("no-checksum-pinned", {"concourse_release_archive": "", "concourse_release_checksums": {}},
+         "concourse_release_checksums", "has no SHA-256"),
+        ("version", {"concourse_release_version": "latest"}, "concourse_release_version", "such as 8.2.5"),
+        ("install-dir", {"concourse_release_install_dir": "opt/concourse"}, "concourse_release_install_dir",
+         "absolute path"),
+    ],
+    "concourse_web": [
+        ("bind-ip", {"concourse_web_bind_ip": "0.0.0.0"}, "concourse_web_bind_ip", "not a loopback address"),
+        ("tsa-wildcard", {"concourse_web_tsa_bind_ip": "0.0.0.0"}, "concourse_web_tsa_bind_ip",
+         "not on every interface"),
+        ("same-ports", {"concourse_web_tsa_bind_port": 8080}, "concourse_web_tsa_bind_port", "distinct"),
+        ("external-url", {"concourse_web_external_url": "http://ci.example/"}, "concourse_web_external_url",
+         "https URL"),
+        ("no-users", {"concourse_web_local_users": [], "concourse_web_main_team_local_users": []},
+         "concourse_web_local_users", "at least one user"),
+        ("user-without-password", {"concourse_web_local_users": [{"name": "alice"}],
+                                   "concourse_web_main_team_local_users": ["alice"]}, "alice", "password"),
+        ("team-member-unknown", {"concourse_web_main_team_local_users": ["mallory"]}, "mallory",
+         "are not local users"),
+        ("short-db-password", {"concourse_web_postgres_password": "short"}, "concourse_web_postgres_password",
+         "shorter than 16 characters (5)"),
+        ("env-name", {"concourse_web_env": {"LOG_LEVEL": "debug"}}, "concourse_web_env", "CONCOURSE_*"),
+        ("release-checksum", {"concourse_release_archive_sha256": "f" * 64}, "concourse_release_archive",
+         "expected " + "f" * 64),
+    ],
+    "concourse_worker": [
+        ("cache-hub-in-work-dir", {"concourse_worker_work_dir": "/var/lib/concourse-worker",
+                                   "concourse_worker_cache_hub_path": "/var/lib/concourse-worker/cache_hub"},
+         "concourse_worker_work_dir", "overlap"),
+        ("work-dir-in-cache-hub", {"concourse_worker_work_dir": "/srv/cache_hub/work"},
+         "concourse_worker_work_dir", "overlap"),
+        ("relative-work-dir", {"concourse_worker_work_dir": "var/lib/worker"}, "concourse_worker_work_dir",
+         "absolute path"),
+        ("name-with-comma", {"concourse_worker_name": "gpu,1"}, "concourse_worker_name", "plain words"),
+        ("tsa-host", {"concourse_worker_tsa_hosts": ["web"]}, "TSA hosts", "host:port"),
+        ("hooks-dir-mismatch", {"cache_hub_hooks_dir": "/etc/other-hooks",
+                                "concourse_worker_oci_hooks_dir": "/etc/concourse/oci-hooks.d"},
+         "cache_hub_hooks_dir", "would never load that hook"),
+        ("extra-env", {"concourse_worker_extra_env": {"GARDEN_LOG": "1"}}, "concourse_worker_extra_env",
+         "CONCOURSE_*"),
+        ("state", {"concourse_worker_state": "gone"}, "concourse_worker_state", None),
+    ],
 }
 
 PLAY = """
@@ -141,6 +202,16 @@ PLAY = """
 """
 
 
+def write_release(tmp_path):
+    """A stand-in release archive (it is not Concourse; the preflight only checks its checksum); its SHA-256."""
+    with tarfile.open(tmp_path / "release.tgz", "w:gz") as tar:
+        data = b"#!/bin/sh\necho stand-in\n"
+        member = tarfile.TarInfo("concourse/bin/concourse")
+        member.size, member.mode = len(data), 0o755
+        tar.addfile(member, io.BytesIO(data))
+    return hashlib.sha256((tmp_path / "release.tgz").read_bytes()).hexdigest()
+
+
 def ansible_env(tmp_path):
     """ansible-playbook with a JSON report, no fact cache and this venv's tools."""
     # An empty configuration: the kit's enables profile_tasks (it would write into the JSON) and a fact cache.
@@ -149,7 +220,8 @@ def ansible_env(tmp_path):
                 ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_STDOUT_CALLBACK="json",
                 ANSIBLE_FORKS="10", ANSIBLE_CACHE_PLUGIN="memory",
                 ANSIBLE_ACTION_PLUGINS=os.path.join(STANDINS, "action_plugins"),
-                PATH=os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+                PATH=os.path.join(STANDINS, "bin") + ":" + os.path.dirname(sys.executable) + ":"
+                + os.environ.get("PATH", "/usr/bin:/bin"))
 
 
 def run_roles(tmp_path, roles):
@@ -166,7 +238,9 @@ def run_roles(tmp_path, roles):
     inventory = {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                                   "kit_secrets_dir": str(tmp_path / "secrets")},
                          "children": hosts}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    release = write_release(tmp_path)
+    text = yaml.safe_dump(inventory).replace("@TMP@", str(tmp_path)).replace("@RELEASE_SHA256@", release)
+    (tmp_path / "hosts.yml").write_text(text)
     (tmp_path / "play.yml").write_text("".join(PLAY.format(role=role) for role in roles))
     env = ansible_env(tmp_path)
     tags = ",".join(f"{role}_preflight" for role in roles)
