@@ -8,6 +8,7 @@ images, the artifact cache and the lab's generated secrets stay.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import ssl
@@ -17,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
-from . import artifacts, images, taskimage
+from . import artifacts, concourse, images, taskimage
 from .shell import CommandError, output, run, say
 
 # LABKIT_LAB names the lab: its containers, network, volumes and label. Two
@@ -211,29 +212,34 @@ def probe(url: str, timeout: float = 5.0) -> str:
 
 # --- commands -----------------------------------------------------------------
 
-SKIPPED_NO_ARCHIVE = "SKIPPED: no Concourse release archive (set CONCOURSE_RELEASE_ARCHIVE)"
-
-
-def concourse_skip_args() -> list[str]:
-    """Leave the Concourse plays (tag concourse) out when no archive is given."""
-    if os.environ.get("CONCOURSE_RELEASE_ARCHIVE"):
-        return []
-    print(SKIPPED_NO_ARCHIVE, flush=True)
-    return ["--skip-tags", "concourse"]
+def write_concourse_state(lab_dir: str, archive: str | None, args: list[str]) -> None:
+    """What the end-to-end suite needs to know: the archive used and site.yml's arguments."""
+    with open(os.path.join(lab_dir, "concourse.json"), "w", encoding="utf-8") as handle:
+        json.dump({"archive": archive, "playbook_args": args}, handle)
 
 
 def up(project_dir: str, playbook_args: list[str]) -> None:
     lab_dir = os.path.join(project_dir, ".lab")
     os.makedirs(lab_dir, mode=0o700, exist_ok=True)
     values = write_access(lab_dir)
+    archive = concourse.find_archive()
+    env = dict(os.environ)
+    concourse_args: list[str] = []
+    if archive:
+        say(f"Concourse release archive: {archive}")
+        env["CONCOURSE_RELEASE_ARCHIVE"] = archive
+    else:
+        concourse_args = ["--skip-tags", "concourse"]
+        print(concourse.SKIP_LINE, flush=True)
+    write_concourse_state(lab_dir, archive, concourse_args)
     up_hosts()
     image_dir = taskimage.build(artifacts.cache_root())
     say("running site.yml against inventories/lab")
     # Lab containers get new addresses when they are re-created: facts
     # cached by an earlier lab would point templates at the old ones.
     proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
-                           "--flush-cache", "site.yml", *concourse_skip_args(),
-                           *playbook_args], cwd=project_dir)
+                           "--flush-cache", "site.yml", *concourse_args, *playbook_args],
+                          cwd=project_dir, env=env)
     if proc.returncode != 0:
         raise CommandError(f"site.yml failed (exit {proc.returncode})")
     say("running playbooks/lab/registry.yml (the lab's registry and git server)")
@@ -243,13 +249,15 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
     if proc.returncode != 0:
         raise CommandError(f"playbooks/lab/registry.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
-    if answer == "HTTP 502":
-        answer += ": the proxy answers, Concourse's web node behind it does not (README: What cannot be had here)"
+    if answer == "HTTP 502" and not archive:
+        answer += f": the proxy answers; the Concourse tiers were skipped ({concourse.SKIP_REASON})"
     print(f"\nLab is up. Access written to {os.path.join(lab_dir, 'access.env')} (mode 0600):")
     print(f"  proxy URL:  {values['CONCOURSE_URL']}  ({answer})")
     print(f"  proxy:      {values['PROXY_USER']} / {values['PROXY_PASSWORD']}")
     print(f"  Concourse:  {values['CONCOURSE_USER']} / {values['CONCOURSE_PASSWORD']}")
     print("  In a shell:  . .lab/access.env")
+    if not archive:
+        print(concourse.SKIP_LINE)
 
 
 def down() -> None:

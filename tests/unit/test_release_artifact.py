@@ -26,7 +26,7 @@ PLAY = """
         release_artifact_name: demo
         release_artifact_version: "1.0.0"
         release_artifact_asset: demo-linux-{arch}.zip
-        release_artifact_member: demo-linux-{arch}
+        release_artifact_member: "%(member)s"
         release_artifact_url: "%(url)s"
         release_artifact_checksums: %(checksums)s
         release_artifact_local_dir: "%(local_dir)s"
@@ -55,9 +55,9 @@ def site(tmp_path):
     server.shutdown()
 
 
-def play(tmp_path, url="", checksums="{}", local_dir=""):
+def play(tmp_path, url="", checksums="{}", local_dir="", member="demo-linux-{arch}"):
     out = tmp_path / "staged"
-    (tmp_path / "play.yml").write_text(PLAY % dict(url=url, checksums=checksums, local_dir=local_dir,
+    (tmp_path / "play.yml").write_text(PLAY % dict(url=url, checksums=checksums, local_dir=local_dir, member=member,
                                                    cache=tmp_path / "cache", out=out))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1")
@@ -75,6 +75,16 @@ def test_download_with_pinned_checksum(tmp_path, site):
     assert staged.startswith(str(tmp_path / "cache" / "demo" / "1.0.0" / f"linux-{ARCH}"))
     with open(staged, "rb") as handle:
         assert handle.read() == b"#!/bin/sh\necho demo 1.0.0\n"
+
+
+def test_without_member_the_verified_asset_is_staged(tmp_path, site):
+    root, url, digest = site
+    result, out = play(tmp_path, url=url, checksums="{%s: %s}" % (ARCH, digest), member="")
+    assert result.returncode == 0, result.stdout[-3000:]
+    staged = out.read_text()
+    assert staged == str(tmp_path / "cache" / "demo" / "1.0.0" / f"linux-{ARCH}" / f"demo-linux-{ARCH}.zip")
+    assert hashlib.sha256(open(staged, "rb").read()).hexdigest() == digest
+    assert not os.listdir(os.path.dirname(staged) + f"/unpacked-{digest[:16]}")
 
 
 def test_download_with_wrong_checksum_fails(tmp_path, site):

@@ -1,0 +1,215 @@
+"""Fixtures for the end-to-end suite, run by `make e2e` against the lab that `make lab` brings up.
+
+Everything here talks to the lab only: the proxy published on loopback
+(`https://localhost:<LABKIT_PROXY_PORT>`) and the lab's own containers
+(`docker exec`). Shared by every tests/e2e/test_*.py:
+
+- `lab`: the lab's access values from `.lab/access.env` (CONCOURSE_URL,
+  CONCOURSE_USER/PASSWORD, PROXY_USER/PASSWORD) and what labkit decided about
+  the release archive (`.lab/concourse.json`), plus `lab.exec(host, ...)`,
+  `lab.container(host)` and `lab.ca_cert` (the proxy's certificate, read from
+  the web container, so that TLS is verified rather than switched off).
+- `concourse_required`: skips a test with SKIP_REASON when the lab was
+  brought up without a Concourse release archive (the Concourse tiers were
+  skipped); the summary then prints `SKIPPED: ...` in a line of its own.
+  Use it as a fixture argument or with `@pytest.mark.usefixtures`.
+- `proxy`: a requests.Session that passes the proxy's basic auth and trusts
+  the lab's certificate; `url(path)` joins the proxy URL.
+- `fly`: the fly that the web node serves at /api/v1/cli, downloaded through
+  the proxy into a temporary directory and logged in as the lab's Concourse
+  user on target `lab` (`fly.run("pipelines")`, `fly.json("workers")`).
+- `workers_registered`: the names of the running workers (through fly).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import shlex
+import subprocess
+import tarfile
+import time
+
+import pytest
+import requests
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_DIR = os.path.join(ROOT, ".lab")
+SKIP_REASON = "no Concourse release archive (set CONCOURSE_RELEASE_ARCHIVE)"
+SKIP_LINE = f"SKIPPED: {SKIP_REASON}"
+LAB_PREFIX = os.environ.get("LABKIT_LAB", "concourse-gpu-kit-lab")
+
+with open(os.path.join(ROOT, "roles", "concourse_release", "defaults", "main.yml"), encoding="utf-8") as _f:
+    CONCOURSE_VERSION = str(yaml.safe_load(_f)["concourse_release_version"])
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY='value' lines, as labkit writes .lab/access.env."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, value = line.rstrip("\n").split("=", 1)
+                values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
+@dataclasses.dataclass
+class Lab:
+    access: dict
+    concourse: dict
+    ca_cert: str
+
+    @property
+    def url(self) -> str:
+        return self.access["CONCOURSE_URL"]
+
+    @property
+    def has_concourse(self) -> bool:
+        return bool(self.concourse.get("archive"))
+
+    @staticmethod
+    def container(host: str) -> str:
+        return f"{LAB_PREFIX}-{host}"
+
+    def exec(self, host: str, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run argv in a lab container (docker exec); text output."""
+        result = subprocess.run(["docker", "exec", self.container(host), *argv],
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{host}: {shlex.join(argv)} exited {result.returncode}:\n"
+                                 f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        return result
+
+    def sh(self, host: str, script: str, **kwargs) -> subprocess.CompletedProcess:
+        return self.exec(host, "sh", "-c", script, **kwargs)
+
+    def playbook_args(self) -> list[str]:
+        """The arguments labkit ran site.yml with (--skip-tags concourse without an archive)."""
+        return list(self.concourse.get("playbook_args", []))
+
+    def playbook_env(self) -> dict[str, str]:
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        if self.concourse.get("archive"):
+            env["CONCOURSE_RELEASE_ARCHIVE"] = self.concourse["archive"]
+        return env
+
+
+def wait_for(probe, timeout: float, interval: float = 2.0, what: str = "condition"):
+    """Call probe() until it returns a true value; that value, or AssertionError naming the last error."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except Exception as err:  # noqa: BLE001 - reported below
+            last = err
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout:.0f}s (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    access_file = os.path.join(LAB_DIR, "access.env")
+    if not os.path.exists(access_file):
+        pytest.fail(f"{access_file} is missing: bring the lab up first (make lab, or make e2e)")
+    access = read_env_file(access_file)
+    concourse = {}
+    state = os.path.join(LAB_DIR, "concourse.json")
+    if os.path.exists(state):
+        with open(state, encoding="utf-8") as handle:
+            concourse = json.load(handle)
+    lab_ = Lab(access=access, concourse=concourse, ca_cert="")
+    cert = lab_.exec("web", "sh", "-c", "cat /etc/nginx/tls/*.crt").stdout
+    path = tmp_path_factory.mktemp("lab") / "proxy-ca.crt"
+    path.write_text(cert)
+    lab_.ca_cert = str(path)
+    return lab_
+
+
+@pytest.fixture(scope="session")
+def concourse_required(lab):
+    if not lab.has_concourse:
+        pytest.skip(SKIP_REASON)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say SKIP_LINE in a line of its own when a test was skipped for want of an archive."""
+    for report in terminalreporter.stats.get("skipped", []):
+        if SKIP_REASON in str(report.longrepr):
+            terminalreporter.write_line(SKIP_LINE)
+            return
+
+
+class ProxySession(requests.Session):
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture
+def proxy(lab) -> ProxySession:
+    """A session with the proxy's basic auth, verifying the lab's certificate."""
+    session = ProxySession(lab.url)
+    session.auth = (lab.access["PROXY_USER"], lab.access["PROXY_PASSWORD"])
+    session.verify = lab.ca_cert
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def anonymous(lab) -> ProxySession:
+    """A session without credentials, verifying the lab's certificate."""
+    session = ProxySession(lab.url)
+    session.verify = lab.ca_cert
+    yield session
+    session.close()
+
+
+@dataclasses.dataclass
+class Fly:
+    path: str
+    home: str
+    target: str
+
+    def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = dict(os.environ, HOME=self.home)
+        result = subprocess.run([self.path, "-t", self.target, *args], env=env, capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"fly {shlex.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self.run(*args, "--json").stdout)
+
+
+@pytest.fixture(scope="session")
+def fly(lab, concourse_required, tmp_path_factory) -> Fly:
+    """fly from the web node's /api/v1/cli (through the proxy), logged in on target `lab`."""
+    home = tmp_path_factory.mktemp("fly-home")
+    response = requests.get(lab.url + "/api/v1/cli", params={"arch": "amd64", "platform": "linux"},
+                            verify=lab.ca_cert, timeout=120)
+    assert response.status_code == 200, f"/api/v1/cli answered {response.status_code}"
+    with tarfile.open(fileobj=io.BytesIO(response.content)) as archive:
+        member = archive.getmember("fly")
+        (home / "fly").write_bytes(archive.extractfile(member).read())
+    os.chmod(home / "fly", 0o755)
+    client = Fly(path=str(home / "fly"), home=str(home), target="lab")
+    client.run("login", "-c", lab.url, "--ca-cert", lab.ca_cert, "-n", "main",
+               "-u", lab.access["CONCOURSE_USER"], "-p", lab.access["CONCOURSE_PASSWORD"])
+    return client
+
+
+@pytest.fixture
+def workers_registered(fly) -> list[str]:
+    return [w["name"] for w in fly.json("workers") if w.get("state") == "running"]

@@ -1,0 +1,267 @@
+"""Every CONCOURSE_* variable the Concourse roles write is one the pinned version reads.
+
+The pinned version's interface is data: `../shared/concourse-<version>/*.help.txt`
+beside the repository (the `--help` output of `concourse web`, `concourse
+worker`, ..., one flag a line with its `[$CONCOURSE_...]` variable). Each
+role's environment-file templates (`roles/concourse_*/templates/*.env.j2`)
+are rendered by Ansible with representative variables, and every name and
+value is checked: the name must be read by that subcommand, a value must be
+among the flag's choices where the help lists them, a switch must be true or
+false. This runs on every commit, with or without a release archive.
+"""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+RELEASE_DEFAULTS = os.path.join(ROOT, "roles", "concourse_release", "defaults", "main.yml")
+with open(RELEASE_DEFAULTS, encoding="utf-8") as _handle:
+    VERSION = str(yaml.safe_load(_handle)["concourse_release_version"])
+
+# Which subcommand's flags a role's environment files feed.
+SUBCOMMAND = {"concourse_web": "web", "concourse_worker": "worker"}
+
+# Representative variables per role: every optional part of the templates
+# switched on at least once. A role not named here is rendered with its
+# defaults and the common values below.
+COMMON = {
+    "concourse_web_local_users": [
+        {"name": "admin", "password": "correct-horse-battery"},
+        {"name": "viewer", "password_hash": "$2b$10$CG/6FkCJ2sNsyjHpQlFVZ.xHm5NnntyKtfd09ci9B8S1gYytt3u86"}],
+    "concourse_web_main_team_local_users": ["admin"],
+}
+VARIANTS = {
+    "concourse_worker": [
+        {},
+        {"concourse_worker_tags": ["gpu", "big"], "concourse_worker_team": "main",
+         "concourse_worker_dns_servers": ["10.0.0.53", "10.0.1.53"], "concourse_worker_dns_proxy": True,
+         "concourse_worker_additional_hosts": ["10.0.0.5 registry", "10.0.0.6 git"],
+         "concourse_worker_oci_hooks_dir": "/etc/concourse/oci-hooks.d",
+         "concourse_worker_privileged_mode": "fuse-only", "concourse_worker_ephemeral": True,
+         "concourse_worker_log_level": "debug", "concourse_worker_baggageclaim_driver": "overlay",
+         "concourse_worker_env": {"CONCOURSE_CONTAINERD_MAX_CONTAINERS": "100",
+                                  "CONCOURSE_CONTAINERD_ALLOWED_DEVICE": "c 10:200 rwm"}},
+    ],
+    "concourse_web": [
+        {},
+        {"concourse_web_prometheus_enabled": True, "concourse_web_cluster_name": "ci",
+         "concourse_web_log_level": "debug", "concourse_web_postgres_sslmode": "verify-full",
+         "concourse_web_external_url": "https://ci.example.test",
+         "concourse_web_env": {"CONCOURSE_GC_INTERVAL": "1m",
+                               "CONCOURSE_CONTAINER_PLACEMENT_STRATEGY": "volume-locality,fewest-build-containers",
+                               "CONCOURSE_ENABLE_GLOBAL_RESOURCES": "true"}},
+    ],
+}
+
+ENV_LINE = re.compile(r'^(CONCOURSE_[A-Z0-9_]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))$')
+
+
+def shared_dir():
+    """../shared/concourse-<version> beside the repository root (or beside the main checkout of a git worktree)."""
+    roots = [ROOT]
+    common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                            cwd=ROOT, capture_output=True, text=True)
+    if common.returncode == 0:
+        roots.append(os.path.dirname(common.stdout.strip()))
+    for root in roots:
+        path = os.path.join(os.path.dirname(root), "shared", f"concourse-{VERSION}")
+        if os.path.isdir(path):
+            return path
+    pytest.fail(f"../shared/concourse-{VERSION}/ (the pinned version's --help output) is not beside "
+                f"the repository at {ROOT}: CI checks out shared/ next to the repository")
+
+
+def parse_help(path):
+    """{VARIABLE: {"flag", "choices" (list or None), "switch" (bool)}} from one --help file."""
+    flags = {}
+    current = None
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            option = re.match(r"^\s+(?:-\w, )?--([a-z0-9-]+)(=\S*)?", line)
+            if option:
+                argument = option.group(2) or ""
+                choices = re.fullmatch(r"=\[([a-z0-9-]+(?:\|[a-z0-9-]+)+)\]", argument)
+                current = {"flag": option.group(1), "switch": not argument,
+                           "choices": choices.group(1).split("|") if choices else None}
+            for name in re.findall(r"\[\$(CONCOURSE_[A-Z0-9_]+)\]", line):
+                if current is not None:
+                    flags[name] = current
+    return flags
+
+
+def parse_env(text):
+    """{NAME: value} from a rendered environment file (systemd EnvironmentFile syntax)."""
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = ENV_LINE.match(line)
+        assert match, f"line {number} is not NAME=\"value\": {line!r}"
+        name, quoted, bare = match.groups()
+        assert name not in values, f"{name} is set twice"
+        values[name] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+    return values
+
+
+def problems(values, flags):
+    found = []
+    for name, value in sorted(values.items()):
+        flag = flags.get(name)
+        if flag is None:
+            found.append(f"{name} is not read by this Concourse version")
+        elif flag["switch"] and value not in ("true", "false"):
+            found.append(f"{name} is a switch; '{value}' is not true or false")
+        elif flag["choices"] and not all(part in flag["choices"] for part in value.split(",")):
+            found.append(f"{name}='{value}' is not among {flag['choices']}")
+    return found
+
+
+def roles_with_env_templates():
+    found = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "roles", "concourse_*", "templates", "*.env.j2"))):
+        role = path.split(os.sep)[-3]
+        found.setdefault(role, []).append(path)
+    return found
+
+
+def render(tmp_path, role, templates):
+    """Render the role's env templates with Ansible, once per variant; [(variant, template, text)]."""
+    groups = ["concourse_web", "postgresql", "loki", "concourse_workers", "gpu_workers"]
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(
+        {"all": {"children": {g: {"hosts": {"localhost": None}} for g in groups}}}))
+    # Role defaults first, then the representative values, then the roles' private vars.
+    layers = {}
+    for kind in ("defaults", "vars"):
+        layers[kind] = {}
+        for path in sorted(glob.glob(os.path.join(ROOT, "roles", "concourse_*", kind, "main.yml"))):
+            with open(path, encoding="utf-8") as handle:
+                layers[kind].update(yaml.safe_load(handle) or {})
+    plays, outputs = [], []
+    for index, variant in enumerate(VARIANTS.get(role, [{}])):
+        tasks = []
+        for template in templates:
+            out = tmp_path / f"{index}-{os.path.basename(template)}"
+            outputs.append((variant, template, out))
+            tasks.append({"name": f"render {os.path.basename(template)}",
+                          "ansible.builtin.template": {"src": template, "dest": str(out), "mode": "0600"}})
+        plays.append({"hosts": "localhost", "connection": "local", "gather_facts": index == 0,
+                      "vars": {**layers["defaults"], **COMMON, **variant, **layers["vars"],
+                               "kit_secrets_dir": str(tmp_path / "secrets")},
+                      "tasks": tasks})
+    (tmp_path / "render.yml").write_text(yaml.safe_dump(plays))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_CACHE_PLUGIN="memory")
+    result = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), "-e",
+                             f"ansible_python_interpreter={sys.executable}", str(tmp_path / "render.yml")],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return [(variant, template, out.read_text()) for variant, template, out in outputs]
+
+
+def test_the_help_is_parsed():
+    flags = parse_help(os.path.join(shared_dir(), "web.help.txt"))
+    assert flags["CONCOURSE_LOG_LEVEL"]["choices"] == ["debug", "info", "error", "fatal"]
+    assert flags["CONCOURSE_COOKIE_SECURE"]["switch"]
+    assert not flags["CONCOURSE_EXTERNAL_URL"]["switch"]
+    # A variable printed on the line after its flag (a wrapped description).
+    assert flags["CONCOURSE_MAX_CHECKS_PER_SECOND"]["flag"] == "max-checks-per-second"
+    assert len(flags) > 300
+
+
+def test_the_check_catches_what_the_version_does_not_read():
+    flags = parse_help(os.path.join(shared_dir(), "web.help.txt"))
+    bad = parse_env('CONCOURSE_BIND_PORT="8080"\nCONCOURSE_NO_SUCH_THING="1"\n'
+                    'CONCOURSE_LOG_LEVEL="loud"\nCONCOURSE_COOKIE_SECURE="yes"\n')
+    assert problems(bad, flags) == [
+        "CONCOURSE_COOKIE_SECURE is a switch; 'yes' is not true or false",
+        "CONCOURSE_LOG_LEVEL='loud' is not among ['debug', 'info', 'error', 'fatal']",
+        "CONCOURSE_NO_SUCH_THING is not read by this Concourse version"]
+
+
+def test_the_web_role_has_an_env_template():
+    assert "concourse_web" in roles_with_env_templates()
+
+
+@pytest.mark.parametrize("role", sorted(roles_with_env_templates()))
+def test_every_variable_is_read_by_the_pinned_version(tmp_path, role):
+    subcommand = SUBCOMMAND.get(role)
+    assert subcommand, f"{role}: name the Concourse subcommand its env files feed in SUBCOMMAND"
+    flags = parse_help(os.path.join(shared_dir(), f"{subcommand}.help.txt"))
+    for variant, template, text in render(tmp_path, role, roles_with_env_templates()[role]):
+        values = parse_env(text)
+        assert values, f"{template} rendered no CONCOURSE_* variable"
+        assert problems(values, flags) == [], \
+            f"{os.path.relpath(template, ROOT)} with {json.dumps(variant)}"
+        for name, value in variant.get(f"{role}_env", {}).items():
+            assert values[name] == value
+
+
+def test_the_web_env_carries_the_issue_settings(tmp_path):
+    (_, _, text), (_, _, with_metrics) = render(tmp_path, "concourse_web",
+                                                roles_with_env_templates()["concourse_web"])
+    values = parse_env(text)
+    assert values["CONCOURSE_BIND_IP"] == "127.0.0.1" and values["CONCOURSE_BIND_PORT"] == "8080"
+    assert values["CONCOURSE_TSA_BIND_IP"] not in ("", "0.0.0.0")
+    assert values["CONCOURSE_TSA_BIND_PORT"] == "2222"
+    assert values["CONCOURSE_EXTERNAL_URL"].startswith("https://")
+    assert values["CONCOURSE_POSTGRES_HOST"] == "127.0.0.1"
+    assert values["CONCOURSE_POSTGRES_PASSWORD"] == (tmp_path / "secrets" / "postgresql" / "concourse-password") \
+        .read_text().split()[0]
+    assert values["CONCOURSE_MAIN_TEAM_LOCAL_USER"] == "admin"
+    users = dict(entry.split(":", 1) for entry in values["CONCOURSE_ADD_LOCAL_USER"].split(","))
+    assert set(users) == {"admin", "viewer"}
+    assert re.match(r"^\$2[aby]\$12\$", users["admin"]) and "correct-horse" not in text
+    assert users["viewer"] == COMMON["concourse_web_local_users"][1]["password_hash"]
+    assert "CONCOURSE_PROMETHEUS_BIND_PORT" not in values
+    assert parse_env(with_metrics)["CONCOURSE_PROMETHEUS_BIND_PORT"] == "9391"
+    # Rendering again gives the same file: hashes are salted from a kept secret.
+    assert render(tmp_path, "concourse_web", roles_with_env_templates()["concourse_web"])[0][2] == text
+
+
+def test_the_worker_env_carries_the_issue_settings(tmp_path):
+    (_, _, plain), (_, _, full) = render(tmp_path, "concourse_worker",
+                                         roles_with_env_templates()["concourse_worker"])
+    values = parse_env(plain)
+    assert values["CONCOURSE_RUNTIME"] == "containerd"
+    assert values["CONCOURSE_NAME"] == "localhost"
+    # localhost is in gpu_workers here: tagged gpu, its hooks directory set.
+    assert values["CONCOURSE_TAG"] == "gpu"
+    assert values["CONCOURSE_CONTAINERD_OCI_HOOKS_DIR"] == "/etc/concourse/oci-hooks.d"
+    assert values["CONCOURSE_TSA_HOST"].endswith(":2222")
+    assert "CONCOURSE_CONTAINERD_PRIVILEGED_MODE" not in values  # Concourse's default in production
+    assert values["CONCOURSE_WORK_DIR"] == "/var/lib/concourse-worker"
+    values = parse_env(full)
+    assert values["CONCOURSE_TAG"] == "gpu,big"
+    assert values["CONCOURSE_CONTAINERD_DNS_SERVER"] == "10.0.0.53,10.0.1.53"
+    assert values["CONCOURSE_CONTAINERD_ADDITIONAL_HOSTS"] == "10.0.0.5 registry,10.0.0.6 git"
+    assert values["CONCOURSE_CONTAINERD_PRIVILEGED_MODE"] == "fuse-only"
+
+
+def test_the_pinned_version_lives_in_one_place():
+    assert os.path.isdir(shared_dir())
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "defaults", "main.yml")):
+        with open(path, encoding="utf-8") as handle:
+            defaults = yaml.safe_load(handle) or {}
+        for name, value in defaults.items():
+            if name != "concourse_release_version" and "concourse" in name and name.endswith("_version"):
+                pytest.fail(f"{path}: {name} repeats the Concourse version; use concourse_release_version")
+            assert VERSION not in str(value) or name == "concourse_release_version", \
+                f"{os.path.relpath(path, ROOT)}: {name} repeats {VERSION}"
+
+
+def test_the_web_role_reads_the_postgresql_role_credentials():
+    def defaults(role):
+        with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml"), encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    web, db = defaults("concourse_web"), defaults("postgresql")
+    assert web["concourse_web_postgres_password"] == db["postgresql_concourse_password"]
+    assert web["concourse_web_postgres_database"] == db["postgresql_concourse_database"]
+    assert web["concourse_web_postgres_user"] == db["postgresql_concourse_user"]
+    assert web["concourse_web_postgres_port"] == db["postgresql_port"]
