@@ -376,7 +376,8 @@ def test_the_good_inventory_passes_the_check(tmp_path):
 
 def test_the_inventory_check_runs_under_limit(tmp_path):
     """--limit must not leave the check out (a play on the implicit localhost would be)."""
-    write_inventory(tmp_path / "hosts.yml", {"concourse_workers": {"hosts": {"worker-2": None, "web": None}}})
+    write_inventory(tmp_path / "hosts.yml", {"concourse_workers": {
+        "hosts": {"worker-2": None, "web": None}, "children": {"gpu_workers": {"hosts": {"gpu-worker-1": None}}}}})
     result = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), "--check", "--limit", "worker-2",
                              os.path.join(ROOT, "playbooks", "inventory-check.yml")], cwd=tmp_path,
                             env=ansible_env(tmp_path), capture_output=True, text=True, timeout=300)
