@@ -24,7 +24,6 @@ import signal
 import subprocess
 import tarfile
 import threading
-import time
 import uuid
 
 import pytest
