@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             images.build_all(args.names, force=args.force)
         elif args.cmd == "up":
             engine.ensure_engine()
-            lab.up(PROJECT_DIR, args.playbook_args)
+            extra = args.playbook_args
+            lab.up(PROJECT_DIR, extra[1:] if extra[:1] == ["--"] else extra)
         elif args.cmd == "down":
             engine.ensure_engine()
             lab.down()

@@ -245,7 +245,7 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
     say("running playbooks/lab/registry.yml (the lab's registry and git server)")
     proc = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml",
                            "playbooks/lab/registry.yml", "-e", f"lab_task_image_dir={image_dir}"],
-                          cwd=project_dir)
+                          cwd=project_dir, env=env)
     if proc.returncode != 0:
         raise CommandError(f"playbooks/lab/registry.yml failed (exit {proc.returncode})")
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")

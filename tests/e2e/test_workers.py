@@ -26,7 +26,6 @@ import pytest
 
 pytestmark = pytest.mark.usefixtures("concourse_required")
 
-LAB = os.environ.get("LABKIT_LAB", "concourse-gpu-kit-lab")
 GPU_WORKER = "gpu-worker-1"
 WORKER = "worker-2"
 WORKERS = (GPU_WORKER, WORKER)
@@ -34,17 +33,8 @@ WORKERS = (GPU_WORKER, WORKER)
 TASK_IMAGE = {"repository": "registry:5000/kit/task", "tag": "bookworm", "insecure": True}
 
 
-def lab_exec(host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a shell command in one of this lab's containers."""
-    done = subprocess.run(["docker", "exec", f"{LAB}-{host}", "sh", "-c", command],
-                          capture_output=True, text=True, timeout=180)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{host}: {command!r} failed ({done.returncode}): {done.stderr}")
-    return done
-
-
 def workers(fly) -> dict[str, dict]:
-    return {w["name"]: w for w in json.loads(fly("workers", "--json").stdout)}
+    return {w["name"]: w for w in fly.json("workers")}
 
 
 def task_file(tmp_path, script: str, params: dict | None = None, tags=None) -> str:
@@ -65,7 +55,7 @@ def execute(fly, task: str, tags=(), timeout: float = 600) -> tuple[subprocess.C
     argv = ["execute", "-c", task]
     for tag in tags:
         argv += ["--tag", tag]
-    done = fly(*argv, check=False, timeout=timeout)
+    done = fly.run(*argv, check=False, timeout=timeout)
     return done, build_id(done.stdout + done.stderr)
 
 
@@ -77,7 +67,7 @@ def build_id(output: str) -> int:
 
 def build_worker(fly, build: int) -> set[str]:
     """The workers that held the build's containers (fly containers)."""
-    containers = json.loads(fly("containers", "--json").stdout)
+    containers = fly.json("containers")
     return {c["worker_name"] for c in containers if c.get("build_id") == build}
 
 
@@ -113,10 +103,10 @@ def test_a_task_with_the_lab_registrys_image_runs_on_each_worker(fly, tmp_path, 
     assert build_worker(fly, build) == {worker}
 
 
-def test_cache_hub_reaches_the_tasks_that_ask_and_only_them(fly, tmp_path):
+def test_cache_hub_reaches_the_tasks_that_ask_and_only_them(fly, lab, tmp_path):
     token = uuid.uuid4().hex
     area = f"/srv/cache_hub/e2e-{token}"
-    lab_exec(GPU_WORKER, f"mkdir -p {area} && chmod 0777 {area} && echo {token} > {area}/from-host")
+    lab.sh(GPU_WORKER, f"mkdir -p {area} && chmod 0777 {area} && echo {token} > {area}/from-host")
     try:
         first = task_file(tmp_path, f"""
             cat /cache_hub/e2e-{token}/from-host
@@ -127,7 +117,7 @@ def test_cache_hub_reaches_the_tasks_that_ask_and_only_them(fly, tmp_path):
         assert token in done.stdout
         assert build_worker(fly, build) == {GPU_WORKER}
         # The host sees what the build left.
-        assert lab_exec(GPU_WORKER, f"cat {area}/from-build").stdout.strip() == f"built {token}"
+        assert lab.sh(GPU_WORKER, f"cat {area}/from-build").stdout.strip() == f"built {token}"
 
         second = task_file(tmp_path, f"cat /cache_hub/e2e-{token}/from-build",
                            params={"CACHE_HUB": "1"})
@@ -144,10 +134,10 @@ def test_cache_hub_reaches_the_tasks_that_ask_and_only_them(fly, tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"no cache {token}" in done.stdout
     finally:
-        lab_exec(GPU_WORKER, f"rm -rf {area}", check=False)
+        lab.sh(GPU_WORKER, f"rm -rf {area}", check=False)
 
 
-def test_a_worker_restart_during_a_build_ends_cleanly(fly, tmp_path):
+def test_a_worker_restart_during_a_build_ends_cleanly(fly, lab, tmp_path):
     token = uuid.uuid4().hex
     task = task_file(tmp_path, f"""
         echo "started {token}"
@@ -155,7 +145,8 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, tmp_path):
         echo "finished {token}"
     """)
     output: list[str] = []
-    runner = subprocess.Popen(fly.argv("execute", "-c", task), stdout=subprocess.PIPE,
+    runner = subprocess.Popen([fly.path, "-t", fly.target, "execute", "-c", task],
+                              env=dict(os.environ, HOME=fly.home), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     reader = threading.Thread(target=lambda: output.extend(iter(runner.stdout.readline, "")),
                               daemon=True)
@@ -167,7 +158,7 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, tmp_path):
             time.sleep(0.5)
 
         restarted_at = time.monotonic()
-        lab_exec(WORKER, "systemctl restart concourse-worker")
+        lab.exec(WORKER, "systemctl", "restart", "concourse-worker", timeout=120)
 
         # The worker is running again within 60 s of the restart.
         state = None
@@ -186,7 +177,7 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, tmp_path):
     reader.join(timeout=10)
     text = "".join(output)
     build = build_id(text)
-    builds = json.loads(fly("builds", "--json", "--count", "50").stdout)
+    builds = fly.json("builds", "--count", "50")
     status = next(b["status"] for b in builds if b["id"] == build)
     assert status in ("succeeded", "failed", "errored"), (status, text)
     if status == "succeeded":

@@ -38,6 +38,17 @@ COMMON = {
     "concourse_web_main_team_local_users": ["admin"],
 }
 VARIANTS = {
+    "concourse_worker": [
+        {},
+        {"concourse_worker_tags": ["gpu", "big"], "concourse_worker_team": "main",
+         "concourse_worker_dns_servers": ["10.0.0.53", "10.0.1.53"], "concourse_worker_dns_proxy": True,
+         "concourse_worker_additional_hosts": ["10.0.0.5 registry", "10.0.0.6 git"],
+         "concourse_worker_oci_hooks_dir": "/etc/concourse/oci-hooks.d",
+         "concourse_worker_privileged_mode": "fuse-only", "concourse_worker_ephemeral": True,
+         "concourse_worker_log_level": "debug", "concourse_worker_baggageclaim_driver": "overlay",
+         "concourse_worker_env": {"CONCOURSE_CONTAINERD_MAX_CONTAINERS": "100",
+                                  "CONCOURSE_CONTAINERD_ALLOWED_DEVICE": "c 10:200 rwm"}},
+    ],
     "concourse_web": [
         {},
         {"concourse_web_prometheus_enabled": True, "concourse_web_cluster_name": "ci",
@@ -212,6 +223,25 @@ def test_the_web_env_carries_the_issue_settings(tmp_path):
     assert parse_env(with_metrics)["CONCOURSE_PROMETHEUS_BIND_PORT"] == "9391"
     # Rendering again gives the same file: hashes are salted from a kept secret.
     assert render(tmp_path, "concourse_web", roles_with_env_templates()["concourse_web"])[0][2] == text
+
+
+def test_the_worker_env_carries_the_issue_settings(tmp_path):
+    (_, _, plain), (_, _, full) = render(tmp_path, "concourse_worker",
+                                         roles_with_env_templates()["concourse_worker"])
+    values = parse_env(plain)
+    assert values["CONCOURSE_RUNTIME"] == "containerd"
+    assert values["CONCOURSE_NAME"] == "localhost"
+    # localhost is in gpu_workers here: tagged gpu, its hooks directory set.
+    assert values["CONCOURSE_TAG"] == "gpu"
+    assert values["CONCOURSE_CONTAINERD_OCI_HOOKS_DIR"] == "/etc/concourse/oci-hooks.d"
+    assert values["CONCOURSE_TSA_HOST"].endswith(":2222")
+    assert "CONCOURSE_CONTAINERD_PRIVILEGED_MODE" not in values  # Concourse's default in production
+    assert values["CONCOURSE_WORK_DIR"] == "/var/lib/concourse-worker"
+    values = parse_env(full)
+    assert values["CONCOURSE_TAG"] == "gpu,big"
+    assert values["CONCOURSE_CONTAINERD_DNS_SERVER"] == "10.0.0.53,10.0.1.53"
+    assert values["CONCOURSE_CONTAINERD_ADDITIONAL_HOSTS"] == "10.0.0.5 registry,10.0.0.6 git"
+    assert values["CONCOURSE_CONTAINERD_PRIVILEGED_MODE"] == "fuse-only"
 
 
 def test_the_pinned_version_lives_in_one_place():

@@ -4,7 +4,7 @@ import os
 
 import yaml
 
-from labkit import images
+from labkit import images, lab
 
 from conftest import ROOT
 
@@ -20,16 +20,35 @@ def molecule_platforms():
     return platforms
 
 
+def worker_settings():
+    """SYSTEMD_CONTAINER plus the lab's Concourse worker settings (lab.WORKER_DOCKER_ARGS)."""
+    extra = dict(zip(lab.WORKER_DOCKER_ARGS[::2], lab.WORKER_DOCKER_ARGS[1::2]))
+    assert set(extra) == {"--cap-add", "--security-opt", "--device"}
+    settings = dict(images.SYSTEMD_CONTAINER)
+    settings["capabilities"] = settings["capabilities"] + [extra["--cap-add"]]
+    settings["security_opts"] = settings["security_opts"] + [extra["--security-opt"]]
+    settings["devices"] = [extra["--device"]]
+    return settings
+
+
 def test_molecule_uses_the_labs_container_settings():
-    settings = images.SYSTEMD_CONTAINER
     platforms = molecule_platforms()
     assert {p["image"] for p in platforms} <= {r.name for r in images.IMAGES.values()}
     for platform in platforms:
+        # Concourse worker scenarios run their hosts as the lab runs its workers.
+        worker = platform["name"].startswith("molecule-concourse_worker-")
+        settings = worker_settings() if worker else images.SYSTEMD_CONTAINER
         assert platform["pre_build_image"] is True
         assert platform["command"].split() == settings["command"]
-        for key in ("capabilities", "security_opts", "cgroupns_mode", "volumes",
-                    "tmpfs", "stop_signal"):
+        for key in ("capabilities", "security_opts", "cgroupns_mode", "volumes", "stop_signal"):
             assert platform[key] == settings[key], (platform["name"], key)
+        tmpfs = platform["tmpfs"]
+        if worker:
+            # The work directory: baggageclaim cannot use the container's overlay root.
+            assert tmpfs[-1].startswith(lab.WORKER_WORK_DIR[1] + ":")
+            tmpfs = tmpfs[:-1]
+            assert platform["devices"] == settings["devices"]
+        assert tmpfs == settings["tmpfs"], (platform["name"], "tmpfs")
         assert not platform.get("privileged", False)
 
 

@@ -34,10 +34,12 @@ def wait_healthy(host, timeout=90):
 def run_playbook(host, playbook):
     """Run a playbook of this scenario against this instance only."""
     name = host.backend.get_hostname()
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(SCENARIO, "..", "..", "roles"),
+               ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", name,
          os.path.join(SCENARIO, playbook)],
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=900, env=env)
 
 
 def test_release_is_installed_and_runs_its_version(host):
