@@ -131,3 +131,23 @@ def test_main_fails_with_a_message(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(state)))
     assert hook.main(["hook", str(settings)]) == 1
     assert "a task can claim any team" in capsys.readouterr().err
+
+
+def test_the_role_refuses_a_team_list(tmp_path):
+    """cache_hub_teams would be a list a task satisfies by setting BUILD_TEAM_NAME:
+    the role's preflight stops on it, saying why and what to do instead."""
+    import sys
+    (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [cache_hub]\n")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1",
+               PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin")
+
+    def preflight(*extra):
+        return subprocess.run(
+            ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+             "--tags", "cache_hub_preflight", *extra, str(tmp_path / "play.yml")],
+            capture_output=True, text=True, env=env, timeout=300)
+
+    refused = preflight("-e", '{"cache_hub_teams": ["models"]}')
+    assert refused.returncode == 2, refused.stdout
+    assert "a task can claim any team" in refused.stdout and "concourse worker --team" in refused.stdout
+    assert preflight().returncode == 0
