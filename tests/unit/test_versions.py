@@ -41,7 +41,7 @@ def test_the_version_is_written_once():
     upstream = role_version().rsplit("-", 1)[0]
     allowed = {"roles/nvidia_container_toolkit/defaults/main.yml",
                "roles/nvidia_container_toolkit/meta/argument_specs.yml"}
-    pattern = re.compile(re.escape(upstream) + r"(?![0-9])")
+    pattern = re.compile(r"(?<![0-9.])" + re.escape(upstream) + r"(?![0-9])")
     copies = []
     for path in tracked_files():
         if path in allowed or path.startswith("tests/"):
