@@ -13,13 +13,10 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 
 .PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule e2e test clean
 
-help:
-	@echo "make lab        bring up the local lab and run site.yml against it"
-	@echo "make lab-down   remove the lab (containers, network, volumes) and nothing else"
-	@echo "make test       lint, unit tests, every molecule scenario and the end-to-end suite"
-	@echo "make e2e        bring up the lab and run the end-to-end suite (tests/e2e) against it"
-	@echo "make images     build the systemd base images"
-	@echo "make artifacts  build upstream artifacts from the Go module proxy into the cache"
+# Every target carries a `## ` line of help; tests/unit/test_makefile.py
+# fails when one does not.
+help: ## list the targets
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / {printf "make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,38 +24,38 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ## make the Python venv (.venv) from requirements.txt
 
-engine: venv
+engine: venv ## make sure a Docker engine answers (starts Debian's docker.io if none)
 	$(LABKIT) engine
 
-images: engine
+images: engine ## build the systemd base images (Debian 12 and 13)
 	$(LABKIT) images
 
-artifacts: venv
+artifacts: venv ## build every upstream artifact from the Go module proxy into the cache (needs go)
 	$(LABKIT) artifacts
 
 # The components the lab and the tests install that can be built here
 # (README.md, "Upstream artifacts", says which cannot).
-local-artifacts: venv
+local-artifacts: venv ## build the artifacts the lab and the tests install (needs go)
 	$(LABKIT) artifacts loki nvidia-container-toolkit
 
-lab: images local-artifacts
+lab: images local-artifacts ## bring up the local lab and run site.yml against it
 	$(LABKIT) up
 
-lab-down: venv
+lab-down: venv ## remove the lab (containers, network, volumes) and nothing else
 	$(LABKIT) down
 
-lint: venv
+lint: venv ## yamllint --strict and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --profile production --strict
 
-unit: venv
+unit: venv ## the unit tests (pytest tests/unit)
 	pytest -q tests/unit
 
 # A scenario whose molecule.yml says `# needs: CONCOURSE_RELEASE_ARCHIVE`
 # runs only when that archive is given; otherwise the loop says SKIPPED.
-molecule: images local-artifacts
+molecule: images local-artifacts ## every molecule scenario (those needing an archive say SKIPPED without one)
 	@for scenario in $(SCENARIOS); do \
 	  if grep -q '^# needs: CONCOURSE_RELEASE_ARCHIVE' molecule/$$scenario/molecule.yml \
 	     && [ -z "$${CONCOURSE_RELEASE_ARCHIVE:-}" ]; then \
@@ -72,10 +69,10 @@ molecule: images local-artifacts
 
 # The lab as `make lab` brings it up, then the suite against it; without a
 # release archive the Concourse tests report SKIPPED in lines of their own.
-e2e: lab
+e2e: lab ## bring up the lab and run the end-to-end suite (tests/e2e) against it
 	pytest -rs tests/e2e
 
-test: lint unit molecule e2e
+test: lint unit molecule e2e ## lint, unit tests, every molecule scenario and the end-to-end suite
 
-clean:
+clean: ## remove the venv and .cache
 	rm -rf $(VENV) .cache

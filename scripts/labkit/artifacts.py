@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
-from .shell import CommandError, output, run, say
+from .shell import MISSING_HINTS, CommandError, output, run, say
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "concourse-gpu-kit", "artifacts")
 
@@ -72,6 +72,21 @@ class Component:
         return self.binary.format(arch=arch, version=self.version)
 
 
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def role_default(role: str, name: str) -> str:
+    """A variable from roles/<role>/defaults/main.yml: the one place its value is written."""
+    import yaml  # the venv's (Ansible needs it)
+    with open(os.path.join(PROJECT_DIR, "roles", role, "defaults", "main.yml"), encoding="utf-8") as handle:
+        return str(yaml.safe_load(handle)[name])
+
+
+# The toolkit's version is the role's package version without its Debian
+# revision ("1.17.8-1" -> "1.17.8"); molecule/nvidia_container_toolkit
+# derives it the same way, and tests/unit/test_versions.py finds copies.
+TOOLKIT_VERSION = role_default("nvidia_container_toolkit", "nvidia_container_toolkit_version").rsplit("-", 1)[0]
+
 COMPONENTS = {
     "loki": Component(
         name="loki", version="3.7.8",
@@ -91,11 +106,11 @@ COMPONENTS = {
         notes="the release also embeds the web UI, built with npm; 1.21 needs Go 1.27",
     ),
     "nvidia-container-toolkit": Component(
-        name="nvidia-container-toolkit", version="1.20.0",
-        module="github.com/NVIDIA/nvidia-container-toolkit", module_version="v1.20.0",
+        name="nvidia-container-toolkit", version=TOOLKIT_VERSION,
+        module="github.com/NVIDIA/nvidia-container-toolkit", module_version=f"v{TOOLKIT_VERSION}",
         main_package="./cmd/nvidia-ctk ./cmd/nvidia-container-runtime-hook",
         asset="nvidia-container-toolkit-{version}-linux-{arch}.source-build.tar.gz", binary="usr/bin",
-        ldflags=("-X github.com/NVIDIA/nvidia-container-toolkit/internal/info.version=1.20.0",),
+        ldflags=(f"-X github.com/NVIDIA/nvidia-container-toolkit/internal/info.version={TOOLKIT_VERSION}",),
         pack="bin-tarball", cgo=True,
         notes="NVIDIA publishes the toolkit as .deb/.rpm packages in its own repository, which "
               "also hold libnvidia-container (C); this holds only the two Go binaries the OCI "
@@ -242,6 +257,8 @@ def build(component: Component, arch: str = "amd64", force: bool = False) -> str
     if not force and is_cached(component, arch):
         say(f"{component.name} {component.version} linux-{arch} is cached in {directory}")
         return "cached"
+    if shutil.which("go") is None:
+        raise CommandError(f"go is not installed (or not on PATH): {MISSING_HINTS['go']}")
     check_available(component)
     if component.pack not in ("zip", "bin-tarball"):
         raise Unavailable(f"{component.name}: packing its {component.pack} release layout "

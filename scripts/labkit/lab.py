@@ -251,13 +251,21 @@ def up(project_dir: str, playbook_args: list[str]) -> None:
     answer = probe(values["CONCOURSE_URL"] + "/api/v1/info")
     if answer == "HTTP 502" and not archive:
         answer += f": the proxy answers; the Concourse tiers were skipped ({concourse.SKIP_REASON})"
-    print(f"\nLab is up. Access written to {os.path.join(lab_dir, 'access.env')} (mode 0600):")
-    print(f"  proxy URL:  {values['CONCOURSE_URL']}  ({answer})")
-    print(f"  proxy:      {values['PROXY_USER']} / {values['PROXY_PASSWORD']}")
-    print(f"  Concourse:  {values['CONCOURSE_USER']} / {values['CONCOURSE_PASSWORD']}")
-    print("  In a shell:  . .lab/access.env")
+    print(access_summary(values, answer, os.path.join(lab_dir, "access.env")))
     if not archive:
         print(concourse.SKIP_LINE)
+
+
+def access_summary(values: dict[str, str], answer: str, access_path: str) -> str:
+    """What `make lab` prints: where the passwords are, never what they are
+    (the output lands in CI logs)."""
+    return "\n".join([
+        f"\nLab is up. Access written to {access_path} (mode 0600):",
+        f"  proxy URL:  {values['CONCOURSE_URL']}  ({answer})",
+        f"  proxy:      user {values['PROXY_USER']}, password in PROXY_PASSWORD",
+        f"  Concourse:  user {values['CONCOURSE_USER']}, password in CONCOURSE_PASSWORD",
+        "  In a shell:  . .lab/access.env",
+    ])
 
 
 def down() -> None:

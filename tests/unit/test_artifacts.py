@@ -3,12 +3,15 @@ import hashlib
 import http.server
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
 
 import pytest
 
+from conftest import ROOT
 from labkit import artifacts
 
 
@@ -127,14 +130,27 @@ def test_pack_tarball_is_reproducible_and_executable(tmp_path):
         assert all(m.mode == 0o755 and m.uid == 0 for m in members)
 
 
-def test_pinned_components():
-    loki = artifacts.COMPONENTS["loki"]
-    assert loki.asset_name("amd64") == "loki-linux-amd64.zip"
-    concourse = artifacts.COMPONENTS["concourse"]
-    assert concourse.asset_name("arm64") == "concourse-8.2.5-linux-arm64.tgz"
-    # v8.2.5 is commit 10d78df20d5e; the module has no /v8 suffix.
-    assert concourse.module_version.endswith("-10d78df20d5e")
-    toolkit = artifacts.COMPONENTS["nvidia-container-toolkit"]
-    # Never named like NVIDIA's own packages.
-    assert toolkit.asset_name("amd64") == "nvidia-container-toolkit-1.20.0-linux-amd64.source-build.tar.gz"
-    assert toolkit.cgo and toolkit.module == "github.com/NVIDIA/nvidia-container-toolkit"
+@pytest.mark.parametrize("name", sorted(artifacts.COMPONENTS))
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_asset_and_binary_names_expand(name, arch):
+    component = artifacts.COMPONENTS[name]
+    for expanded in (component.asset_name(arch), component.binary_name(arch)):
+        assert "{" not in expanded and "}" not in expanded, expanded
+    assert arch in component.asset_name(arch) and component.version in artifacts.artifact_dir(component, arch)
+
+
+def test_missing_go_is_one_line_naming_the_fix(tmp_path):
+    """Not a traceback: the error says what to install."""
+    env = dict(os.environ, PATH=str(tmp_path), LABKIT_ARTIFACT_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=os.path.join(ROOT, "scripts"))
+    proc = subprocess.run([sys.executable, "-m", "labkit", "artifacts", "nvidia-container-toolkit"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("labkit: error: go is not installed") and "golang-go" in lines[0]
+
+
+def test_a_missing_program_is_a_command_error():
+    with pytest.raises(artifacts.CommandError, match="not installed"):
+        artifacts.run(["labkit-no-such-program"])

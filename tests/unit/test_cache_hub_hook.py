@@ -17,7 +17,7 @@ SPEC = importlib.util.spec_from_file_location(
 hook = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(hook)
 
-SETTINGS = {"source": "/srv/cache_hub", "env": "CACHE_HUB", "default_target": "/cache_hub", "teams": []}
+SETTINGS = {"source": "/srv/cache_hub", "env": "CACHE_HUB", "default_target": "/cache_hub"}
 
 
 @pytest.mark.parametrize("value, target", [
@@ -42,11 +42,22 @@ def test_bad_targets_are_refused(value):
         hook.wanted_target({"CACHE_HUB": value}, SETTINGS)
 
 
-def test_teams_allow_list():
+@pytest.mark.parametrize("claim", [{}, {"BUILD_TEAM_NAME": "models"}, {"BUILD_TEAM_NAME": "main"},
+                                   {"BUILD_TEAM_NAME": "models", "BUILD_TEAM_ID": "1"}])
+def test_a_claimed_team_changes_nothing(claim):
+    """The environment is the task's own: what it says about its team is not looked at."""
+    assert hook.wanted_target(dict(claim, CACHE_HUB="1"), SETTINGS) == "/cache_hub"
+    assert hook.wanted_target(claim, SETTINGS) is None
+
+
+@pytest.mark.parametrize("team", ["models", "main", ""])
+def test_a_team_list_cannot_be_satisfied_by_a_claim(team):
+    """Settings with a team allow-list (an older kit) refuse every request, even
+    from a task that names a listed team: nobody relies on a list that cannot hold."""
     settings = dict(SETTINGS, teams=["models"])
-    assert hook.wanted_target({"CACHE_HUB": "1", "BUILD_TEAM_NAME": "models"}, settings) == "/cache_hub"
-    with pytest.raises(hook.Refused, match="not open to team 'main'"):
-        hook.wanted_target({"CACHE_HUB": "1", "BUILD_TEAM_NAME": "main"}, settings)
+    with pytest.raises(hook.Refused, match="a task can claim any team"):
+        hook.wanted_target({"CACHE_HUB": "1", "BUILD_TEAM_NAME": team}, settings)
+    assert hook.wanted_target({"BUILD_TEAM_NAME": team}, settings) is None
 
 
 def test_env_parsing_keeps_values_with_equals():
@@ -116,7 +127,27 @@ def test_run_reports_a_missing_source(tmp_path):
 def test_main_fails_with_a_message(tmp_path, monkeypatch, capsys):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(dict(SETTINGS, teams=["models"])))
-    state = write_bundle(tmp_path, ["CACHE_HUB=1", "BUILD_TEAM_NAME=main"])
+    state = write_bundle(tmp_path, ["CACHE_HUB=1", "BUILD_TEAM_NAME=models"])
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(state)))
     assert hook.main(["hook", str(settings)]) == 1
-    assert "not open to team 'main'" in capsys.readouterr().err
+    assert "a task can claim any team" in capsys.readouterr().err
+
+
+def test_the_role_refuses_a_team_list(tmp_path):
+    """cache_hub_teams would be a list a task satisfies by setting BUILD_TEAM_NAME:
+    the role's preflight stops on it, saying why and what to do instead."""
+    import sys
+    (tmp_path / "play.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [cache_hub]\n")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1",
+               PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin")
+
+    def preflight(*extra):
+        return subprocess.run(
+            ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+             "--tags", "cache_hub_preflight", *extra, str(tmp_path / "play.yml")],
+            capture_output=True, text=True, env=env, timeout=300)
+
+    refused = preflight("-e", '{"cache_hub_teams": ["models"]}')
+    assert refused.returncode == 2, refused.stdout
+    assert "a task can claim any team" in refused.stdout and "concourse worker --team" in refused.stdout
+    assert preflight().returncode == 0

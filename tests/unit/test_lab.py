@@ -1,7 +1,14 @@
-"""The lab's generated credentials and access file."""
+"""The lab's generated credentials, access file and what `make lab` prints."""
+import importlib
+import json
 import os
 import stat
+import subprocess
+import sys
 
+import pytest
+
+from conftest import ROOT
 from labkit import lab
 
 
@@ -34,9 +41,23 @@ def test_access_env_is_private_and_complete(tmp_path):
     assert lab.write_access(str(tmp_path)) == values
 
 
-def test_lab_hosts_match_the_lab_inventory():
+def test_up_prints_where_the_passwords_are_not_what_they_are(tmp_path, monkeypatch, capsys):
+    """`make lab`'s output lands in CI logs: no secret in it, stdout or stderr."""
+    monkeypatch.setattr(lab, "up_hosts", lambda: None)
+    monkeypatch.setattr(lab, "probe", lambda url: "HTTP 200")
+    monkeypatch.setattr(lab.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
+    lab.up(str(tmp_path), [])
+    out = capsys.readouterr()
+    values = lab.access_values(str(tmp_path / ".lab"))
+    for key in ("CONCOURSE_PASSWORD", "PROXY_PASSWORD"):
+        assert len(values[key]) == 32
+        assert values[key] not in out.out + out.err, f"{key} printed"
+        assert key in out.out, f"the output says where {key} is"
+    assert str(tmp_path / ".lab" / "access.env") in out.out
+
+
+def inventory_hosts():
     import yaml
-    from conftest import ROOT
     with open(os.path.join(ROOT, "inventories/lab/hosts.yml"), encoding="utf-8") as handle:
         inventory = yaml.safe_load(handle)
 
@@ -45,6 +66,45 @@ def test_lab_hosts_match_the_lab_inventory():
         for child in (group.get("children") or {}).values():
             found |= hosts(child)
         return found
+    return hosts(inventory["all"])
 
-    assert hosts(inventory["all"]) == {h.name for h in lab.HOSTS}
-    assert set(lab.HOSTS[0].publish[0].split(":")[:1]) == {"127.0.0.1"}
+
+def test_lab_hosts_match_the_lab_inventory():
+    assert inventory_hosts() == {h.name for h in lab.HOSTS}
+
+
+def test_every_published_port_is_on_loopback():
+    specs = [spec for host in lab.HOSTS for spec in host.publish]
+    assert specs, "the web node publishes the proxy"
+    for spec in specs:
+        address, host_port, container_port = spec.split(":")
+        assert address == "127.0.0.1", spec
+        assert 1 <= int(host_port) <= 65535 and 1 <= int(container_port) <= 65535, spec
+
+
+@pytest.fixture
+def lab_named(monkeypatch):
+    """labkit.lab as imported with another lab name and proxy port."""
+    monkeypatch.setenv("LABKIT_LAB", "unit-lab")
+    monkeypatch.setenv("LABKIT_PROXY_PORT", "9448")
+    yield importlib.reload(lab)
+    monkeypatch.undo()
+    importlib.reload(lab)
+
+
+def test_lab_and_inventory_agree_on_name_and_port(lab_named):
+    """labkit and inventories/lab read LABKIT_LAB and LABKIT_PROXY_PORT each:
+    the containers Ansible reaches and the port in the proxy's redirects must
+    be the ones labkit made and published."""
+    assert {h.container for h in lab_named.HOSTS} == {f"unit-lab-{name}" for name in inventory_hosts()}
+    published = {spec.split(":")[1] for host in lab_named.HOSTS for spec in host.publish if spec.endswith(":443")}
+    assert published == {"9448"}
+    env = dict(os.environ, LABKIT_LAB="unit-lab", LABKIT_PROXY_PORT="9448",
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible"), "-i", "inventories/lab/hosts.yml", "web",
+         "-m", "ansible.builtin.debug", "-a", "msg={{ [ansible_host, nginx_proxy_public_https_port | int] }}",
+         "-o"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    msg = json.loads(proc.stdout.split("=>", 1)[1])["msg"]
+    assert msg == ["unit-lab-web", 9448]

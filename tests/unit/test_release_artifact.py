@@ -103,14 +103,21 @@ def test_missing_checksum_names_the_fix(tmp_path, site):
 
 
 def test_local_dir_is_verified_against_its_sums(tmp_path, site):
+    """release_artifact_local_dir is given with {arch}, as the lab's inventory
+    gives it: the role must expand it to find the asset."""
     root, _, digest = site
-    (root / "SHA256SUMS").write_text(f"{digest}  demo-linux-{ARCH}.zip\n")
-    result, out = play(tmp_path, local_dir=str(root).replace(ARCH, "{arch}"))
+    mirror = tmp_path / "mirror" / f"linux-{ARCH}"
+    mirror.mkdir(parents=True)
+    (mirror / f"demo-linux-{ARCH}.zip").write_bytes((root / f"demo-linux-{ARCH}.zip").read_bytes())
+    (mirror / "SHA256SUMS").write_text(f"{digest}  demo-linux-{ARCH}.zip\n")
+    local_dir = str(tmp_path / "mirror" / "linux-{arch}")
+    assert "{arch}" in local_dir and not os.path.exists(local_dir)
+    result, out = play(tmp_path, local_dir=local_dir)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert out.read_text().endswith(f"unpacked-{digest[:16]}/demo-linux-{ARCH}")
+    assert out.read_text().endswith(f"linux-{ARCH}/unpacked-{digest[:16]}/demo-linux-{ARCH}")
     # A tampered asset is refused.
-    with open(root / f"demo-linux-{ARCH}.zip", "ab") as handle:
+    with open(mirror / f"demo-linux-{ARCH}.zip", "ab") as handle:
         handle.write(b"x")
-    result, _ = play(tmp_path, local_dir=str(root))
+    result, _ = play(tmp_path, local_dir=local_dir)
     assert result.returncode != 0
     assert "differs from its SHA256SUMS" in result.stdout

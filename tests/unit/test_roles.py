@@ -19,8 +19,37 @@ def load(role, relpath):
         return yaml.safe_load(handle) or {}
 
 
-def test_there_are_roles():
-    assert "common" in ROLES
+def named_roles():
+    """Every role a playbook applies or a role/playbook includes."""
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "roles" and isinstance(value, list):
+                    names.update(r if isinstance(r, str) else r.get("role") or r.get("name") for r in value)
+                elif key.endswith(("include_role", "import_role")) and isinstance(value, dict):
+                    names.add(value["name"])
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    paths = glob.glob(os.path.join(ROOT, "playbooks", "*.yml")) + glob.glob(os.path.join(ROOT, "site.yml"))
+    paths += glob.glob(os.path.join(ROOT, "roles", "*", "tasks", "*.yml"))
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            walk(yaml.safe_load(handle))
+    return names
+
+
+def test_every_role_a_playbook_names_exists_and_is_checked_here():
+    """The parametrized tests below run over ROLES: if the glob found fewer
+    roles than the playbooks use, they would pass over nothing."""
+    named = named_roles()
+    assert {"common", "postgresql", "nginx_proxy", "cache_hub"} <= named
+    assert named <= set(ROLES), f"named but missing under roles/: {sorted(named - set(ROLES))}"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -3,14 +3,20 @@
 Requests go to nginx on the host itself (https://127.0.0.1); the upstream
 probe (files/upstream_probe.py) answers with what nginx forwarded.
 """
+import hashlib
 import json
+import os
 import re
 import shlex
+import uuid
 
 import pytest
 
 BASE = "https://127.0.0.1"
 OPS = "ops:correct-horse-battery"
+# The one token the probe's /api/v1/user accepts (files/upstream_probe.py).
+ACCEPTED = "'Authorization: Bearer kit-test-accepted-token'"
+MADE_UP = "'Authorization: Bearer made-up-token'"
 
 
 def curl(host, path, *args, base=BASE):
@@ -44,9 +50,45 @@ def test_wrong_password_is_refused(host):
     assert curl(host, "/", "-u", "ops:wrong-password")[0] == 401
 
 
-def test_fly_bearer_token_reaches_concourse(host):
-    seen = forwarded(host, "/api/v1/teams/main/pipelines", "-H", "'Authorization: Bearer fly-token-123'")
-    assert seen["authorization"] == "Bearer fly-token-123"
+def user_checks(host):
+    """How many token checks reached the probe (asked of it directly)."""
+    return json.loads(host.check_output("curl -s http://127.0.0.1:8080/_probe/user-checks"))["count"]
+
+
+def test_accepted_bearer_token_reaches_concourse(host):
+    seen = forwarded(host, "/api/v1/teams/main/pipelines", "-H", ACCEPTED)
+    assert seen["authorization"] == "Bearer kit-test-accepted-token"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/sky/issuer/auth/local/login"), ("POST", "/sky/issuer/auth/local/login"),
+    ("GET", "/api/v1/teams"), ("GET", "/api/v1/teams/main/pipelines"), ("GET", "/teams/main"),
+    ("GET", "/api/v1/containers/abc/hijack"), ("POST", "/api/v1/teams/main/artifacts"),
+])
+@pytest.mark.parametrize("header", [MADE_UP, "'Authorization: bearer made-up-token'",
+                                    "'Authorization: Bearer '", "'Authorization: BEARER  two-spaces'"])
+def test_made_up_bearer_token_is_refused(host, method, path, header):
+    """A token Concourse does not accept does not replace basic auth (the hole of issue 14)."""
+    status, body = curl(host, path, "-X", method, "-H", header)
+    assert status == 401, (status, body)
+    assert '"method"' not in body, "the request reached the upstream"
+
+
+def test_token_answers_are_cached_per_token(host):
+    token = f"'Authorization: Bearer unknown-{uuid.uuid4().hex}'"
+    before = user_checks(host)
+    for _ in range(3):
+        assert curl(host, "/api/v1/teams", "-H", token)[0] == 401
+    assert user_checks(host) == before + 1, "one check per token, then the cached answer"
+    other = f"'Authorization: Bearer unknown-{uuid.uuid4().hex}'"
+    assert curl(host, "/api/v1/teams", "-H", other)[0] == 401
+    assert user_checks(host) == before + 2, "another token is checked on its own"
+
+
+def test_basic_auth_asks_concourse_nothing(host):
+    before = user_checks(host)
+    forwarded(host, "/api/v1/teams", "-u", OPS)
+    assert user_checks(host) == before
 
 
 def test_token_endpoint_gets_client_credentials(host):
@@ -69,7 +111,7 @@ def test_a_crafted_path_does_not_open_the_proxy(host):
 
 
 def test_websocket_upgrade_is_forwarded(host):
-    seen = forwarded(host, "/api/v1/containers/abc/hijack", "-H", "'Authorization: Bearer t'",
+    seen = forwarded(host, "/api/v1/containers/abc/hijack", "-H", ACCEPTED,
                      "-H", "'Upgrade: websocket'", "-H", "'Connection: Upgrade'")
     assert seen["upgrade"] == "websocket" and seen["connection"].lower() == "upgrade"
 
@@ -117,5 +159,54 @@ def test_users_file_is_private_and_hashed(host):
     assert "\nops:$2b$12$" in "\n" + text
 
 
+def test_salt_is_random_and_kept_on_the_controller(host):
+    text = host.check_output("cat /etc/nginx/concourse-gpu-kit.htpasswd")
+    ops = next(line for line in text.splitlines() if line.startswith("ops:"))
+    salt = ops.split("$")[3][:22]
+    assert salt != hashlib.sha256(b"ops:ci.example.test").hexdigest()[:22], "salt derived from public names"
+    kept = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "secrets", "nginx_proxy", "ops.bcrypt-salt")
+    with open(kept, encoding="utf-8") as handle:
+        assert salt == handle.read().strip() + "."
+
+
 def test_config_checks(host):
     host.run_expect([0], "nginx -t -q")
+
+
+BIG = 110 * 1024 * 1024
+
+
+def test_large_upload_to_the_artifacts_endpoint_is_accepted(host):
+    """fly execute streams its inputs chunked to POST /api/v1/teams/<team>/artifacts."""
+    host.run_expect([0], f"test -s /tmp/big || head -c {BIG} /dev/urandom > /tmp/big")
+    seen = forwarded(host, "/api/v1/teams/main/artifacts", "-X", "POST", "-H", ACCEPTED,
+                     "-H", "'Transfer-Encoding: chunked'", "-H", "'Content-Type: application/octet-stream'",
+                     "--data-binary", "@/tmp/big")
+    assert seen["received"] == BIG
+
+
+@pytest.mark.parametrize("path", ["/api/v1/teams/main/pipelines/p/config", "/api/v1/teams/main/artifacts/x"])
+def test_large_body_elsewhere_is_refused(host, path):
+    host.run_expect([0], f"test -s /tmp/big || head -c {BIG} /dev/urandom > /tmp/big")
+    status, _ = curl(host, path, "-X", "POST", "-H", ACCEPTED, "--data-binary", "@/tmp/big")
+    assert status == 413
+
+
+def rapid_posts(host, path, *args, count=20):
+    out = host.check_output(
+        f"for i in $(seq {count}); do curl -sk -o /dev/null -w '%{{http_code}}\\n' -X POST "
+        + " ".join(args) + f" {BASE}{path}; done")
+    return [int(code) for code in out.split()]
+
+
+# Last in the file: they spend the client's password budget.
+def test_password_guesses_on_the_token_endpoint_are_rate_limited(host):
+    codes = rapid_posts(host, "/sky/issuer/token", "-u", "fly:Zmx5",
+                        "--data", "'grant_type=password&username=admin&password=wrong'")
+    assert codes.count(429) >= 10, codes
+    assert set(codes) <= {200, 429}, codes
+
+
+def test_password_guesses_on_the_login_form_are_rate_limited(host):
+    codes = rapid_posts(host, "/sky/issuer/auth/local/login", "-u", OPS, "--data", "'login=admin&password=wrong'")
+    assert codes.count(429) >= 10, codes

@@ -1,6 +1,12 @@
-"""PostgreSQL for Concourse: what listens, who gets in, how secrets are kept."""
+"""PostgreSQL for Concourse: what listens, who gets in, how secrets are kept.
+
+Passwords reach psql through a 0600 password file (PGPASSFILE) written over
+standard input, never on a command line.
+"""
+import json
 import os
 import re
+import subprocess
 
 import pytest
 import testinfra
@@ -30,6 +36,15 @@ def web():
 @pytest.fixture(scope="module")
 def db():
     return _get("molecule-postgresql-db")
+
+
+def psql_as_concourse(host, password, target, db="concourse", query="SELECT 1"):
+    """psql as the concourse role, the password in a 0600 file, not in argv or the environment."""
+    name = host.backend.get_hostname()
+    path = f"/root/.pgpass-{abs(hash(password)) % 10**8}"
+    subprocess.run(["docker", "exec", "-i", name, "sh", "-c", f"umask 077 && cat > {path}"],
+                   input=f"*:*:*:concourse:{password}\n".encode(), check=True)
+    return host.run(f"PGPASSFILE={path} psql -h {target} -U concourse -d {db} -AtXc '{query}'")
 
 
 def address_of(host):
@@ -73,28 +88,60 @@ def test_database_belongs_to_concourse_and_is_closed_to_public(host):
 
 
 def test_web_node_logs_in_over_loopback(web, password):
-    out = web.check_output(f"PGPASSWORD={password} psql -h 127.0.0.1 -U concourse -d concourse -AtXc 'SELECT 42'")
-    assert out == "42"
+    out = psql_as_concourse(web, password, "127.0.0.1", query="SELECT 42")
+    assert out.rc == 0 and out.stdout.strip() == "42", out.stderr
 
 
 def test_web_node_reaches_the_dedicated_database(web, db, password):
     target = address_of(db)
-    ok = web.run(f"PGPASSWORD={password} psql -h {target} -U concourse -d concourse -AtXc 'SELECT 7'")
+    ok = psql_as_concourse(web, password, target, query="SELECT 7")
     assert ok.rc == 0 and ok.stdout.strip() == "7", ok.stderr
-    wrong = web.run(f"PGPASSWORD=not-the-password psql -h {target} -U concourse -d concourse -AtXc 'SELECT 1'")
+    wrong = psql_as_concourse(web, "not-the-password", target)
     assert wrong.rc != 0 and "password authentication failed" in wrong.stderr
-    other = web.run(f"PGPASSWORD={password} psql -h {target} -U concourse -d postgres -AtXc 'SELECT 1'")
+    other = psql_as_concourse(web, password, target, db="postgres")
     assert other.rc != 0 and "no pg_hba.conf entry" in other.stderr
 
 
 def test_addresses_outside_pg_hba_are_refused(db, password):
     # The database host's own private address is not a web node's.
-    out = db.run(f"PGPASSWORD={password} psql -h {address_of(db)} -U concourse -d concourse -AtXc 'SELECT 1'")
+    out = psql_as_concourse(db, password, address_of(db))
     assert out.rc != 0 and "no pg_hba.conf entry" in out.stderr, out.stderr
 
 
 def test_pg_hba_has_no_errors(host):
     assert sql(host, "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
+
+
+def run_role(tmp_path, limit, extra):
+    """The postgresql role once more on one host, with extra variables."""
+    root = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    playbook = tmp_path / "again.yml"
+    playbook.write_text(f"- hosts: {limit}\n  become: true\n  roles: [postgresql]\n")
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(root, "roles"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", limit,
+                           "-e", json.dumps(extra), str(playbook)], env=env, capture_output=True, text=True)
+
+
+LIVE = "/etc/postgresql/*/main"
+
+
+@pytest.mark.parametrize("extra, live_file, said", [
+    # Passes the role's CIDR preflight, but no such mask exists.
+    ({"postgresql_client_addresses": ["10.0.0.0/33"]}, "pg_hba.conf", "invalid CIDR mask"),
+    ({"postgresql_settings": {"shared_buffers": "lots"}}, "conf.d/50-concourse-gpu-kit.conf",
+     "invalid value for parameter \"shared_buffers\""),
+])
+def test_a_bad_configuration_is_refused_and_the_live_file_kept(db, tmp_path, extra, live_file, said):
+    before = db.check_output(f"sha256sum {LIVE}/{live_file}")
+    pid = sql(db, "SELECT pg_postmaster_start_time()")
+    run = run_role(tmp_path, "molecule-postgresql-db", extra)
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert "failed to validate" in run.stdout, run.stdout[-3000:]
+    assert said in run.stdout, run.stdout[-3000:]
+    assert db.check_output(f"sha256sum {LIVE}/{live_file}") == before, "the live file was replaced"
+    assert sql(db, "SELECT pg_postmaster_start_time()") == pid, "the server was restarted"
+    assert sql(db, "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0"
+    assert db.check_output("ls /tmp | grep -c pg-config-check || true") == "0", "scratch left behind"
 
 
 def test_backup_playbook_dumps_what_a_restore_brings_back(db, tmp_path):

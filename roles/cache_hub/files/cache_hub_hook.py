@@ -11,15 +11,25 @@ container's environment (a task's `params`) names the cache:
     CACHE_HUB=/opt/app/cache_hub bind at that absolute path
 
 Any other container is left alone (exit 0, nothing done). A request that
-cannot be honoured (a bad path, a team not allowed, a symlink in the way)
-fails the container's creation with a message, rather than running the
-task without its cache.
+cannot be honoured (a bad path, a symlink in the way) fails the
+container's creation with a message, rather than running the task
+without its cache.
+
+Every container on the worker that asks gets the cache: the hook has no
+way to tell which team a container runs for. Concourse v8.2.5's worker
+puts no build metadata in the OCI spec (the environment is the image's
+and the task's own, the hostname and cgroup path are a random handle,
+the only annotation is the image's user), and anything in the
+environment a task sets itself. Keep a cache to one team by registering
+the GPU worker for that team (`concourse worker --team`), which the web
+node enforces (roles/cache_hub/README.md).
 
 Settings come from a JSON file (argv[1], default
 /etc/concourse-gpu-kit/cache-hub-hook.json):
     {"source": "/srv/cache_hub", "env": "CACHE_HUB",
-     "default_target": "/cache_hub", "teams": []}
-An empty "teams" admits every team; otherwise BUILD_TEAM_NAME must be listed.
+     "default_target": "/cache_hub"}
+Settings from an older kit with a "teams" list are refused, so that
+nobody relies on an allow-list that cannot hold.
 
 Standard library only: it runs on the worker with the system python3.
 """
@@ -54,10 +64,9 @@ def wanted_target(env: dict[str, str], settings: dict) -> str | None:
     value = env.get(settings.get("env", "CACHE_HUB"), "").strip()
     if not value or value.lower() in ("0", "false", "no"):
         return None
-    teams = settings.get("teams") or []
-    team = env.get("BUILD_TEAM_NAME", "")
-    if teams and team not in teams:
-        raise Refused(f"cache_hub is not open to team '{team}' (allowed: {', '.join(teams)})")
+    if settings.get("teams"):
+        raise Refused("the settings name teams, but a task can claim any team: the allow-list "
+                      "was removed; register the worker for one team instead (concourse worker --team)")
     target = settings.get("default_target", "/cache_hub") if value.lower() in TRUE_WORDS else value
     if not target.startswith("/"):
         raise Refused(f"{settings.get('env', 'CACHE_HUB')}={value!r}: give 1 or an absolute path")
