@@ -71,7 +71,8 @@ def test_pack_zip_is_the_release_layout(tmp_path):
 
 def test_module_path_escaping():
     assert artifacts.escape_module("github.com/BurntSushi/toml") == "github.com/!burnt!sushi/toml"
-    assert artifacts.escape_module("github.com/grafana/loki/v3") == "github.com/grafana/loki/v3"
+    assert artifacts.escape_module("github.com/VictoriaMetrics/VictoriaLogs") == \
+        "github.com/!victoria!metrics/!victoria!logs"
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):
@@ -128,8 +129,13 @@ def test_pack_tarball_is_reproducible_and_executable(tmp_path):
 
 
 def test_pinned_components():
-    loki = artifacts.COMPONENTS["loki"]
-    assert loki.asset_name("amd64") == "loki-linux-amd64.zip"
+    victorialogs = artifacts.COMPONENTS["victorialogs"]
+    # The official release's name and layout: one binary at the root.
+    assert victorialogs.asset_name("amd64") == "victoria-logs-linux-amd64-v1.52.1.tar.gz"
+    assert victorialogs.binary_name("amd64") == "victoria-logs-prod" and victorialogs.pack == "tar"
+    kit = artifacts.COMPONENTS["otelcol-kit"]
+    assert kit.asset_name("arm64") == "otelcol-kit_0.165.1_linux_arm64.tar.gz"
+    assert kit.local_dir == "scripts/otelcol-kit"
     concourse = artifacts.COMPONENTS["concourse"]
     assert concourse.asset_name("arm64") == "concourse-8.2.5-linux-arm64.tgz"
     # v8.2.5 is commit 10d78df20d5e; the module has no /v8 suffix.
@@ -138,3 +144,43 @@ def test_pinned_components():
     # Never named like NVIDIA's own packages.
     assert toolkit.asset_name("amd64") == "nvidia-container-toolkit-1.20.0-linux-amd64.source-build.tar.gz"
     assert toolkit.cgo and toolkit.module == "github.com/NVIDIA/nvidia-container-toolkit"
+
+
+def test_nothing_agpl_is_a_component():
+    """DEVELOPERS.md: no AGPL code is built here (Loki, and Alloy which links it)."""
+    for component in artifacts.COMPONENTS.values():
+        assert "grafana/loki" not in component.module and "grafana/alloy" not in component.module
+    assert not {"loki", "alloy"} & set(artifacts.COMPONENTS)
+
+
+def test_pack_single_tar_is_the_release_layout(tmp_path):
+    binary = tmp_path / "victoria-logs-prod"
+    binary.write_bytes(b"\x7fELF vl")
+    dest = tmp_path / "vl.tar.gz"
+    artifacts.pack_single_tar(str(binary), str(dest), "victoria-logs-prod")
+    first = hashlib.sha256(dest.read_bytes()).hexdigest()
+    artifacts.pack_single_tar(str(binary), str(dest), "victoria-logs-prod")
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == first, "packing is reproducible"
+    with tarfile.open(dest) as archive:
+        (member,) = archive.getmembers()
+        assert member.name == "victoria-logs-prod" and member.mode == 0o755 and member.uid == 0
+        assert archive.extractfile(member).read() == b"\x7fELF vl"
+
+
+def test_local_module_cache_follows_its_sources(tmp_path):
+    """A cached build of a repository module is stale once its sources change."""
+    project = tmp_path / "project"
+    (project / "mod").mkdir(parents=True)
+    (project / "mod" / "go.mod").write_text("module example.com/m\n")
+    (project / "mod" / "main.go").write_text("package main\nfunc main() {}\n")
+    component = artifacts.Component(
+        name="m", version="1.0.0", module="example.com/m", module_version="(this repository)",
+        main_package=".", asset="m_{version}_linux_{arch}.tar.gz", binary="m",
+        pack="tar", local_dir="mod")
+    before = artifacts.source_digest(component, str(project))
+    (project / "mod" / "main.go").write_text("package main\nfunc main() { println() }\n")
+    assert artifacts.source_digest(component, str(project)) != before
+    (project / "mod" / "README.md").write_text("not a source\n")
+    after = artifacts.source_digest(component, str(project))
+    (project / "mod" / "README.md").write_text("still not a source\n")
+    assert artifacts.source_digest(component, str(project)) == after
