@@ -10,8 +10,11 @@ import time
 import uuid
 
 STORE = 9428
+# What a record may carry: the store's own fields, the three labels, the
+# syslog identifier, the severity, and the collector's scope (its receiver).
 KEPT_FIELDS = {"_msg", "_time", "_stream", "_stream_id", "host", "unit", "environment",
-               "identifier", "severity", "file"}
+               "identifier", "severity_number", "severity_text", "file",
+               "scope.name", "scope.version"}
 
 
 def address(host):
