@@ -90,6 +90,8 @@ def test_a_file_line_reaches_the_store_with_its_unit(host):
 
 def test_cursor_and_offsets_are_stored(host):
     listing = host.check_output("ls /var/lib/otelcol/storage")
-    assert "journald" in listing and "file_log" in listing, listing
+    # The journald cursor, the probe file's offsets and the sending queue.
+    for name in ("receiver_journald_", "receiver_filelog_probe", "exporter_otlp_http__logs"):
+        assert name in listing.split(), listing
     storage = host.file("/var/lib/otelcol/storage")
     assert storage.user == "otelcol" and storage.mode == 0o750
