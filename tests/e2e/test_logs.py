@@ -68,10 +68,10 @@ def wait_for(logsql: str, want: int, timeout: float) -> list[dict]:
 
 
 def log_line(name: str, unit: str, message: str) -> None:
-    """`logger` inside a transient unit; the shell outlives logger so that
-    journald can tell which unit sent the line."""
+    """`logger` inside a transient unit, kept alive (reading stdin) after it
+    sent the line, so that journald can still tell which unit sent it."""
     lab_exec(name, "systemd-run", "--quiet", "--wait", f"--unit={unit}",
-             "/bin/sh", "-c", f"logger -t kit-e2e '{message}'; sleep 1")
+             "/bin/sh", "-c", f"(echo '{message}'; sleep 2) | logger -t kit-e2e")
 
 
 def test_a_logger_line_on_each_host_is_in_the_store_within_15s():

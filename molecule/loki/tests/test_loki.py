@@ -69,7 +69,7 @@ def test_otlp_from_the_agent_with_host_and_unit_labels(host):
     token = f"molecule-{uuid.uuid4()}"
     unit = f"kit-probe-{token[-12:]}"
     host.run_expect([0], f"systemd-run --quiet --wait --unit={unit} "
-                         f"/bin/sh -c 'logger -t kit-probe {token}; sleep 1'")
+                         f"/bin/sh -c '(echo {token}; sleep 2) | logger -t kit-probe'")
     hostname = host.check_output("hostname")
     selector = f'{{host="{hostname}",unit="{unit}.service",environment="molecule"}}'
     query = urllib.parse.quote(selector + ' |= "' + token + '"')

@@ -65,10 +65,10 @@ def test_config_validates_and_is_private(host):
 def test_a_logger_line_reaches_the_store_with_host_and_unit(host):
     token = f"molecule-{uuid.uuid4()}"
     unit = f"kit-probe-{token[-12:]}"
-    # logger inside a transient unit; the shell outlives it so that journald
-    # can tell which unit sent the line.
+    # logger inside a transient unit, kept alive (reading stdin) after it
+    # sent the line, so that journald can still tell which unit sent it.
     host.run_expect([0], f"systemd-run --quiet --wait --unit={unit} "
-                         f"/bin/sh -c 'logger -t kit-probe {token}; sleep 1'")
+                         f"/bin/sh -c '(echo {token}; sleep 2) | logger -t kit-probe'")
     hostname = host.check_output("hostname")
     rows = query(host, f'_stream:{{host="{hostname}",unit="{unit}.service"}} "{token}"')
     assert len(rows) == 1, rows
