@@ -74,7 +74,8 @@ def test_pack_zip_is_the_release_layout(tmp_path):
 
 def test_module_path_escaping():
     assert artifacts.escape_module("github.com/BurntSushi/toml") == "github.com/!burnt!sushi/toml"
-    assert artifacts.escape_module("github.com/grafana/loki/v3") == "github.com/grafana/loki/v3"
+    assert artifacts.escape_module("github.com/VictoriaMetrics/VictoriaLogs") == \
+        "github.com/!victoria!metrics/!victoria!logs"
 
 
 class _Proxy(http.server.BaseHTTPRequestHandler):
@@ -154,3 +155,43 @@ def test_missing_go_is_one_line_naming_the_fix(tmp_path):
 def test_a_missing_program_is_a_command_error():
     with pytest.raises(artifacts.CommandError, match="not installed"):
         artifacts.run(["labkit-no-such-program"])
+
+
+def test_nothing_agpl_is_a_component():
+    """DEVELOPERS.md: no AGPL code is built here (Loki, and Alloy which links it)."""
+    for component in artifacts.COMPONENTS.values():
+        assert "grafana/loki" not in component.module and "grafana/alloy" not in component.module
+    assert not {"loki", "alloy"} & set(artifacts.COMPONENTS)
+
+
+def test_pack_single_tar_is_the_release_layout(tmp_path):
+    binary = tmp_path / "victoria-logs-prod"
+    binary.write_bytes(b"\x7fELF vl")
+    dest = tmp_path / "vl.tar.gz"
+    artifacts.pack_single_tar(str(binary), str(dest), "victoria-logs-prod")
+    first = hashlib.sha256(dest.read_bytes()).hexdigest()
+    artifacts.pack_single_tar(str(binary), str(dest), "victoria-logs-prod")
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == first, "packing is reproducible"
+    with tarfile.open(dest) as archive:
+        (member,) = archive.getmembers()
+        assert member.name == "victoria-logs-prod" and member.mode == 0o755 and member.uid == 0
+        assert archive.extractfile(member).read() == b"\x7fELF vl"
+
+
+def test_local_module_cache_follows_its_sources(tmp_path):
+    """A cached build of a repository module is stale once its sources change."""
+    project = tmp_path / "project"
+    (project / "mod").mkdir(parents=True)
+    (project / "mod" / "go.mod").write_text("module example.com/m\n")
+    (project / "mod" / "main.go").write_text("package main\nfunc main() {}\n")
+    component = artifacts.Component(
+        name="m", version="1.0.0", module="example.com/m", module_version="(this repository)",
+        main_package=".", asset="m_{version}_linux_{arch}.tar.gz", binary="m",
+        pack="tar", local_dir="mod")
+    before = artifacts.source_digest(component, str(project))
+    (project / "mod" / "main.go").write_text("package main\nfunc main() { println() }\n")
+    assert artifacts.source_digest(component, str(project)) != before
+    (project / "mod" / "README.md").write_text("not a source\n")
+    after = artifacts.source_digest(component, str(project))
+    (project / "mod" / "README.md").write_text("still not a source\n")
+    assert artifacts.source_digest(component, str(project)) == after

@@ -4,6 +4,7 @@ import os
 import subprocess
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -27,7 +28,7 @@ def hosts_of(inv, group):
 @pytest.mark.parametrize("name", ["lab", "example"])
 def test_inventory_groups(name):
     inv = inventory(f"inventories/{name}/hosts.yml")
-    for group in ("concourse_web", "postgresql", "concourse_workers", "loki"):
+    for group in ("concourse_web", "postgresql", "concourse_workers", "log_store"):
         assert hosts_of(inv, group), f"{name}: {group} is empty"
     assert "gpu_workers" in inv["concourse_workers"]["children"]
     assert hosts_of(inv, "gpu_workers") <= hosts_of(inv, "concourse_workers")
@@ -55,7 +56,7 @@ def test_inventory_check_names_what_is_wrong(tmp_path):
     (tmp_path / "hosts.yml").write_text(
         "all:\n  vars:\n    kit_secrets_dir: /tmp/x\n  children:\n"
         "    concourse_web: {hosts: {w: }}\n    postgresql: {hosts: {w: }}\n"
-        "    loki: {hosts: {w: }}\n    concourse_workers: {hosts: {c: }}\n"
+        "    log_store: {hosts: {w: }}\n    concourse_workers: {hosts: {c: }}\n"
         "    gpu_workers: {hosts: {g: }}\n")
     result = run_check(str(tmp_path / "hosts.yml"))
     assert result.returncode != 0
@@ -69,3 +70,21 @@ def test_inventory_check_names_a_missing_group(tmp_path):
     result = run_check(str(tmp_path / "hosts.yml"))
     assert result.returncode != 0
     assert "inventory group 'postgresql' is missing or empty" in result.stdout
+
+
+def test_inventory_check_refuses_an_unknown_log_store(tmp_path):
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    kit_secrets_dir: /tmp/x\n    kit_log_store: elasticsearch\n  children:\n"
+        "    concourse_web: {hosts: {w: }}\n    postgresql: {hosts: {w: }}\n"
+        "    log_store: {hosts: {w: }}\n"
+        "    concourse_workers: {hosts: {c: }, children: {gpu_workers: {hosts: {g: }}}}\n")
+    result = run_check(str(tmp_path / "hosts.yml"))
+    assert result.returncode != 0
+    assert "it must be loki or victorialogs" in result.stdout
+
+
+@pytest.mark.parametrize("name,store", [("lab", "victorialogs"), ("example", "loki")])
+def test_log_store_choice(name, store):
+    with open(os.path.join(ROOT, "inventories", name, "group_vars", "all", "logs.yml"),
+              encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["kit_log_store"] == store

@@ -62,3 +62,24 @@ def test_push_and_query_back(host):
             break
         time.sleep(0.5)
     assert token in found, found
+
+
+def test_otlp_from_the_agent_with_host_and_unit_labels(host):
+    """A logger line in a unit arrives over OTLP (/otlp) with host and unit as labels."""
+    token = f"molecule-{uuid.uuid4()}"
+    unit = f"kit-probe-{token[-12:]}"
+    host.run_expect([0], f"systemd-run --quiet --wait --unit={unit} "
+                         f"/bin/sh -c '(echo {token}; sleep 2) | logger -t kit-probe'")
+    hostname = host.check_output("hostname")
+    selector = f'{{host="{hostname}",unit="{unit}.service",environment="molecule"}}'
+    query = urllib.parse.quote(selector + ' |= "' + token + '"')
+    deadline = time.monotonic() + 15
+    found = ""
+    while time.monotonic() < deadline:
+        found = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/query_range')}?query={query}&limit=5'")
+        if token in found:
+            break
+        time.sleep(0.5)
+    assert token in found, found
+    labels = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/labels')}'")
+    assert '"host"' in labels and '"unit"' in labels, labels
