@@ -133,7 +133,7 @@ def roles_with_env_templates():
 
 def render(tmp_path, role, templates):
     """Render the role's env templates with Ansible, once per variant; [(variant, template, text)]."""
-    groups = ["concourse_web", "postgresql", "loki", "concourse_workers", "gpu_workers"]
+    groups = ["concourse_web", "postgresql", "log_store", "concourse_workers", "gpu_workers"]
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(
         {"all": {"children": {g: {"hosts": {"localhost": None}} for g in groups}}}))
     # Role defaults first, then the representative values, then the roles' private vars.
