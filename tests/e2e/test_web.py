@@ -91,7 +91,7 @@ def test_browser_login_through_the_proxy(proxy, lab):
     assert any(c.name.startswith("skymarshal_auth") for c in proxy.cookies), list(proxy.cookies.keys())
     user = proxy.get(proxy.url("/api/v1/user"), timeout=30)
     assert user.status_code == 200, user.text[:500]
-    assert user.json()["user_name"] == lab.access["CONCOURSE_USER"]
+    assert user.json()["user_id"] == lab.access["CONCOURSE_USER"]
     assert "owner" in user.json()["teams"]["main"]
     # Without the cookie the same request is not authenticated.
     proxy.cookies.clear()
