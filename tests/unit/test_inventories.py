@@ -88,3 +88,25 @@ def test_log_store_choice(name, store):
     with open(os.path.join(ROOT, "inventories", name, "group_vars", "all", "logs.yml"),
               encoding="utf-8") as handle:
         assert yaml.safe_load(handle)["kit_log_store"] == store
+
+
+def test_a_copy_made_as_the_readme_says_works(tmp_path):
+    """README "Pointing the kit at real servers", step by step: copy the example,
+    make and encrypt the Vault file, drop in the certificate, then --syntax-check
+    site.yml and run the inventory check against the copy (no host is contacted)."""
+    prod = tmp_path / "prod"
+    subprocess.run(["cp", "-r", os.path.join(ROOT, "inventories", "example"), str(prod)], check=True)
+    vault = prod / "group_vars" / "all" / "vault.yml"
+    subprocess.run(["cp", str(vault) + ".example", str(vault)], check=True)
+    password = tmp_path / "vault-pass"
+    password.write_text("a-test-vault-password\n")
+    password.chmod(0o600)
+    subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(password), str(vault)],
+                   cwd=ROOT, env=ENV, check=True, capture_output=True)
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;"), "the Vault file is not encrypted"
+    (prod / "files" / "ci.example.com.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    for playbook, extra in (("site.yml", ["--syntax-check"]), ("playbooks/inventory-check.yml", [])):
+        result = subprocess.run(["ansible-playbook", "-i", str(prod), "--vault-password-file", str(password),
+                                 *extra, playbook], cwd=ROOT, env=ENV, capture_output=True, text=True)
+        assert result.returncode == 0, f"{playbook}:\n{result.stdout}\n{result.stderr}"
+        assert "WARNING" not in result.stderr.replace("[WARNING]: Skipping callback", ""), result.stderr
