@@ -132,18 +132,6 @@ COMPONENTS = {
               "also hold libnvidia-container (C); this holds only the two Go binaries the OCI "
               "hook needs, for tests on machines without NVIDIA's repository or a GPU",
     ),
-    "concourse": Component(
-        name="concourse", version="8.2.5",
-        # The module has no /v8 suffix, so the proxy names the v8.2.5 tag's
-        # commit by its pseudo-version.
-        module="github.com/concourse/concourse",
-        module_version="v0.0.0-20260803033030-10d78df20d5e",
-        main_package="./cmd/concourse",
-        asset="concourse-{version}-linux-{arch}.tgz", binary="concourse/bin/concourse",
-        pack="tarball",
-        notes="the release tarball also carries containerd, runc, CNI plugins, "
-              "init, fly-assets/ and resource-types/",
-    ),
 }
 
 
