@@ -73,7 +73,7 @@ molecule: images local-artifacts ## every molecule scenario (those needing an ar
 # The lab as `make lab` brings it up, then the suite against it; without a
 # release archive the Concourse tests report SKIPPED in lines of their own.
 e2e: lab ## bring up the lab and run the end-to-end suite (tests/e2e) against it
-	pytest -rs tests/e2e
+	pytest -rsx tests/e2e
 
 test: lint unit molecule e2e ## lint, unit tests, every molecule scenario and the end-to-end suite
 
