@@ -116,9 +116,12 @@ def run_role(tmp_path, limit, extra):
     """The postgresql role once more on one host, with extra variables."""
     root = os.environ["MOLECULE_PROJECT_DIRECTORY"]
     playbook = tmp_path / "again.yml"
-    playbook.write_text(f"- hosts: {limit}\n  become: true\n  roles: [postgresql]\n")
+    # The web nodes' facts first, as playbooks/database.yml gathers them:
+    # pg_hba is derived from their addresses.
+    playbook.write_text("- hosts: concourse_web\n  gather_facts: true\n  tasks: []\n"
+                        f"- hosts: {limit}\n  become: true\n  roles: [postgresql]\n")
     env = dict(os.environ, ANSIBLE_ROLES_PATH=os.path.join(root, "roles"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", limit,
+    return subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
                            "-e", json.dumps(extra), str(playbook)], env=env, capture_output=True, text=True)
 
 
