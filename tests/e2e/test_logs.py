@@ -40,7 +40,7 @@ def lab_is_up():
         proc = subprocess.run(["docker", "container", "inspect", "--format", "{{.State.Running}}",
                                container(name)], capture_output=True, text=True, check=False)
         if proc.stdout.strip() != "true":
-            pytest.skip(f"SKIPPED: lab container {container(name)} is not running (make lab)")
+            pytest.fail(f"lab container {container(name)} is not running: bring the lab up first (make lab)")
     for name in HOSTS:
         assert lab_exec(name, "systemctl", "is-active", "otelcol").stdout.strip() == "active", name
     assert lab_exec(STORE_HOST, "systemctl", "is-active", "victorialogs").stdout.strip() == "active"
