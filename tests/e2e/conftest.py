@@ -26,6 +26,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import ssl
@@ -97,6 +98,20 @@ class Lab:
         if self.concourse.get("archive"):
             env["CONCOURSE_RELEASE_ARCHIVE"] = self.concourse["archive"]
         return env
+
+    def site(self, *extra: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        """site.yml against the lab with labkit's arguments and these; it must exit 0."""
+        result = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml", "site.yml",
+                                 *self.playbook_args(), *extra], cwd=ROOT, env=self.playbook_env(),
+                                capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stdout[-5000:]
+        return result
+
+
+def changed_per_host(output: str) -> dict[str, int]:
+    """The last PLAY RECAP's changed= count for each host."""
+    recap = output[output.rindex("PLAY RECAP"):]
+    return {host: int(count) for host, count in re.findall(r"^(\S+)\s*:.*\bchanged=(\d+)", recap, re.M)}
 
 
 def wait_for(probe, timeout: float, interval: float = 2.0, what: str = "condition"):

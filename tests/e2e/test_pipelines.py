@@ -30,7 +30,7 @@ import wave
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, changed_per_host, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
 import pipeline_model  # noqa: E402  (the unit tests' helper)
@@ -78,7 +78,7 @@ def run_role(lab, *args, timeout=900):
 
 
 def recap_changed(output: str) -> int:
-    return int(re.search(r"^web\s*:.*\bchanged=(\d+)", output, re.M).group(1))
+    return changed_per_host(output)["web"]
 
 
 def pipelines(fly) -> dict[str, dict]:
@@ -290,9 +290,18 @@ def test_a_standin_that_never_answers_fails_at_the_deadline(plumbing, fly):
 
 
 def test_two_triggers_at_once_run_one_after_the_other(plumbing, fly):
+    """A new commit triggers a build; a manual trigger right behind it makes a second one, which waits.
+
+    Concourse makes a version-triggered build only when the job has no
+    pending build (atc/db/job.go, EnsurePendingBuildExists), so a manual
+    trigger racing the new version would swallow it: the test lets the
+    commit's build appear first, then triggers by hand while it still runs.
+    """
     last = max((b["id"] for b in builds(fly)), default=0)
     push(plumbing, "index-tts-standin", standin_repo("speech 20"), "stand-in: a slow load")
     fly.run("check-resource", "-r", f"{PIPELINE}/index-tts", timeout=300)
+    wait_for(lambda: any(b["id"] > last for b in builds(fly)), timeout=120, interval=1,
+             what="the build the new commit triggers")
     fly.run("trigger-job", "-j", JOB)
 
     def two_new_builds():

@@ -6,16 +6,22 @@
   what the next build sees; a task that does not ask sees nothing of it;
 - `systemctl restart concourse-worker` during a build: the build ends
   (succeeded, failed or errored, not stuck), the worker runs again within
-  60 s and no worker is left stalled.
+  60 s and no worker is left stalled;
+- `fly execute` uploads an input larger than the proxy's general body limit
+  (the artifacts endpoint has its own), and other paths keep that limit.
 
 The lab's GPU worker has no GPU: these tests use what a GPU worker is to
 Concourse (its tag, its hooks directory, cache_hub), not a GPU.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
 import json
 import os
 import re
+import ssl
 import subprocess
 import textwrap
 import threading
@@ -191,3 +197,50 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, lab, tmp_path):
     done, after = execute(fly, again)
     assert done.returncode == 0 and f"again {token}" in done.stdout, done.stdout + done.stderr
     assert build_worker(fly, after) == {WORKER}
+
+
+# The proxy's general body limit (nginx_proxy_client_max_body_size) in bytes;
+# fly execute's upload goes to the artifacts endpoint, which has its own.
+PROXY_BODY_LIMIT = 100 * 1024 * 1024
+
+
+def test_fly_execute_uploads_an_input_larger_than_the_proxys_general_limit(fly, lab, tmp_path):
+    """150 MiB of random data (fly's gzip cannot shrink it) reaches the task intact through the proxy."""
+    inputs = tmp_path / "big-input"
+    inputs.mkdir()
+    digest = hashlib.sha256()
+    with open(inputs / "weights.bin", "wb") as handle:
+        for _ in range(150):
+            chunk = os.urandom(1024 * 1024)
+            digest.update(chunk)
+            handle.write(chunk)
+    assert (inputs / "weights.bin").stat().st_size > PROXY_BODY_LIMIT
+    config = {
+        "platform": "linux",
+        "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
+        "inputs": [{"name": "big-input"}],
+        "run": {"path": "sh", "args": ["-ec", "sha256sum big-input/weights.bin"]},
+    }
+    task = tmp_path / "upload.yml"
+    task.write_text(json.dumps(config))
+    done = fly.run("execute", "-c", str(task), "-i", f"big-input={inputs}", check=False, timeout=1200)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert f"{digest.hexdigest()}  big-input/weights.bin" in done.stdout, done.stdout[-3000:]
+
+
+def test_other_paths_keep_the_proxys_general_body_limit(lab):
+    """A body announced larger than the general limit is refused (413) before any of it is sent."""
+    context = ssl.create_default_context(cafile=lab.ca_cert)
+    port = int(lab.url.rsplit(":", 1)[1])
+    credentials = base64.b64encode(
+        f"{lab.access['PROXY_USER']}:{lab.access['PROXY_PASSWORD']}".encode()).decode()
+    connection = http.client.HTTPSConnection("localhost", port, context=context, timeout=60)
+    try:
+        connection.putrequest("PUT", "/api/v1/teams/main/pipelines/too-big/config")
+        connection.putheader("Authorization", f"Basic {credentials}")
+        connection.putheader("Content-Type", "application/x-yaml")
+        connection.putheader("Content-Length", str(PROXY_BODY_LIMIT + 1))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
