@@ -13,6 +13,18 @@ def api(host, path):
     return f"http://{address(host)}:3100{path}"
 
 
+def assert_found(host, query: str, token: str, timeout: float = 15) -> None:
+    """Query Loki (query_range) until the token shows up; fail with the last answer."""
+    deadline = time.monotonic() + timeout
+    found = ""
+    while time.monotonic() < deadline:
+        found = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/query_range')}?query={query}&limit=5'")
+        if token in found:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{token} not found: {found}")
+
+
 def test_pinned_version(host):
     assert "loki, version 3.7.8" in host.check_output("/usr/local/bin/loki -version")
 
@@ -54,14 +66,7 @@ def test_push_and_query_back(host):
     host.run_expect([0], f"curl -fsS -H 'Content-Type: application/json' -X POST "
                          f"{api(host, '/loki/api/v1/push')} --data-raw '{body}'")
     query = urllib.parse.quote('{job="molecule"} |= "' + token + '"')
-    deadline = time.monotonic() + 15
-    found = ""
-    while time.monotonic() < deadline:
-        found = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/query_range')}?query={query}&limit=5'")
-        if token in found:
-            break
-        time.sleep(0.5)
-    assert token in found, found
+    assert_found(host, query, token)
 
 
 def test_otlp_from_the_agent_with_host_and_unit_labels(host):
@@ -73,13 +78,6 @@ def test_otlp_from_the_agent_with_host_and_unit_labels(host):
     hostname = host.check_output("hostname")
     selector = f'{{host="{hostname}",unit="{unit}.service",environment="molecule"}}'
     query = urllib.parse.quote(selector + ' |= "' + token + '"')
-    deadline = time.monotonic() + 15
-    found = ""
-    while time.monotonic() < deadline:
-        found = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/query_range')}?query={query}&limit=5'")
-        if token in found:
-            break
-        time.sleep(0.5)
-    assert token in found, found
+    assert_found(host, query, token)
     labels = host.check_output(f"curl -fsS '{api(host, '/loki/api/v1/labels')}'")
     assert '"host"' in labels and '"unit"' in labels, labels
