@@ -110,3 +110,30 @@ def test_a_copy_made_as_the_readme_says_works(tmp_path):
                                  *extra, playbook], cwd=ROOT, env=ENV, capture_output=True, text=True)
         assert result.returncode == 0, f"{playbook}:\n{result.stdout}\n{result.stderr}"
         assert "WARNING" not in result.stderr.replace("[WARNING]: Skipping callback", ""), result.stderr
+
+
+DELEGATED = """
+- hosts: {source}
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "container={{{{ ansible_delegated_vars['{target}']['ansible_host'] }}}}"
+      delegate_to: {target}
+"""
+
+
+@pytest.mark.parametrize("source,target", [("gpu-worker-1", "web"), ("web", "worker-2")])
+def test_a_task_delegated_in_the_lab_reaches_the_target_hosts_container(tmp_path, source, target):
+    """Delegation templates the target's connection variables with the source's inventory_hostname.
+
+    The operations playbooks delegate to the web node (its API, its facts);
+    a container name built from inventory_hostname once sent those tasks
+    into the worker. Connection is forced local here: only the name is read.
+    """
+    playbook = tmp_path / "delegated.yml"
+    playbook.write_text(DELEGATED.format(source=source, target=target))
+    env = dict(ENV, LABKIT_LAB="unit-lab")
+    out = subprocess.run(["ansible-playbook", "-i", "inventories/lab/hosts.yml", "-e", "ansible_connection=local",
+                          str(playbook)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"container=unit-lab-{target}" in out.stdout, out.stdout
