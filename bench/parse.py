@@ -109,6 +109,15 @@ def parse_recap_text(text: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
+def redownloaded_bytes(before: dict, after: dict) -> int:
+    """Bytes of files that are new, or whose inode or mtime changed.
+
+    before/after: path -> (inode, size, mtime), as `find -printf '%i %s %T@ %p'` gives.
+    """
+    return sum(meta[1] for path, meta in after.items()
+               if path not in before or before[path][0] != meta[0] or before[path][2] != meta[2])
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     """numerator / denominator, None when the denominator is not a positive time."""
     if denominator is None or numerator is None or denominator <= 0:

@@ -14,8 +14,8 @@ TARGETS = {
 }
 
 
-def _s(value) -> str:
-    return "n/a" if value is None else f"{value:.1f} s"
+def _s(value, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} s"
 
 
 def _x(value) -> str:
@@ -85,7 +85,7 @@ def markdown(results: dict) -> str:
         f"| time({f['scale_largest']} workers) / time(1) | {_x(f['scale_8_over_1'])} | <= 1.5 | "
         f"{parse.verdict(f['scale_8_over_1'], 1.5)} |",
         f"| Readiness detected after it happens (worst of {ready.get('trials')}) | "
-        f"{_s(f['readiness_latency'])} | <= 1 s | {parse.verdict(f['readiness_latency'], 1.0)} |",
+        f"{_s(f['readiness_latency'], 2)} | <= 1 s | {parse.verdict(f['readiness_latency'], 1.0)} |",
         f"| Bytes re-downloaded into cache_hub on re-provision | "
         + (f"{f['reprovision_bytes']}" if f["reprovision_bytes"] is not None
            else f"n/a ({reprov.get('skipped', 'not run')})")
@@ -149,6 +149,8 @@ def markdown(results: dict) -> str:
     lines += ["", "## Re-provisioning one worker", ""]
     if reprov.get("skipped"):
         lines.append(f"SKIPPED: {reprov['skipped']}")
+    elif not reprov:
+        lines.append("Not measured in this run.")
     else:
         lines += [
             "gpu-worker-1's container is removed (a wiped root disk) and made again with its cache_hub "
@@ -165,7 +167,7 @@ def markdown(results: dict) -> str:
               f"pipelines/indextts2/scripts/readiness.py against a stand-in HTTP server (bench/standin.py, "
               f"a test double, not the web UI) that turns ready {ready.get('ready_after')} s after start; "
               f"{ready.get('trials')} trials.", "",
-              f"Detection latency: median {_s(ready.get('median'))}, worst {_s(ready.get('max'))} "
+              f"Detection latency: median {_s(ready.get('median'), 2)}, worst {_s(ready.get('max'), 2)} "
               f"(exit codes {ready.get('codes')}). A fixed `sleep {ready.get('fixed_sleep'):.0f}` "
               f"would have waited {_s(ready.get('fixed_sleep_latency'))} past the moment, and would "
               f"fail a web UI that needs longer than {ready.get('fixed_sleep'):.0f} s.",

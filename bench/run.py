@@ -20,7 +20,8 @@ that a lab someone is using is never touched, and measures in one run:
 
 The machine is shared and noisy, so results are ratios taken in this run.
 Writes bench/results.md, bench/results.json and bench/results.png.
-BENCH_QUICK=1 runs a shorter set (scaling 1 and 8 only, no levers).
+BENCH_QUICK=1 runs a shorter set (scaling 1 and 4, two levers); BENCH_SCALE
+and BENCH_LEVERS choose the sets. results.md is rewritten after each stage.
 """
 from __future__ import annotations
 
@@ -54,7 +55,12 @@ from bench import parse  # noqa: E402
 from bench.standin import ReadyLater  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-SCALE_SIZES = (1, 8) if QUICK else (1, 2, 4, 8)
+# BENCH_SCALE="1 2 4 8" and BENCH_LEVERS="pipelining,fact,forks,strategy"
+# choose the sets; BENCH_QUICK=1 means "1 4" and "pipelining,fact".
+SCALE_SIZES = tuple(int(n) for n in os.environ.get(
+    "BENCH_SCALE", "1 4" if QUICK else "1 2 4 8").split())
+LEVER_KEYS = os.environ.get("BENCH_LEVERS", "pipelining,fact" if QUICK
+                            else "pipelining,fact,forks,strategy").split(",")
 READINESS_TRIALS = 3 if QUICK else 5
 READINESS_DELAY = 3.0
 FIXED_SLEEP = 60.0
@@ -154,15 +160,18 @@ def stage_cold(archive: str | None) -> dict:
 
 
 def stage_levers(archive: str | None) -> dict:
+    chosen = [lever for lever in LEVERS if lever[0].split()[0].split("=")[0].split(":")[0]
+              in LEVER_KEYS]
     runs = {"baseline-1": Playbook("nochange", site_args(archive))}
-    for name, env, _side in ([] if QUICK else LEVERS):
-        runs[name] = Playbook("lever-" + name.split()[0].replace("=", ""), site_args(archive), env)
-    if not QUICK:
+    for name, env, _side in chosen:
+        runs[name] = Playbook("lever-" + name.split()[0].replace("=", "").replace(":", ""),
+                              site_args(archive), env)
+    if chosen:
         runs["baseline-2"] = Playbook("nochange-2", site_args(archive))
     baselines = [runs[k].wall for k in ("baseline-1", "baseline-2") if k in runs and runs[k].ok]
     base = sum(baselines) / len(baselines) if baselines else None
     levers = []
-    for name, env, side in ([] if QUICK else LEVERS):
+    for name, env, side in chosen:
         variant = runs[name]
         on, off = (base, variant.wall) if side == "off" else (variant.wall, base)
         levers.append({"lever": name, "variant": " ".join(f"{k}={v}" for k, v in env.items()),
@@ -182,12 +191,6 @@ def _cache_listing(container: str) -> dict[str, tuple]:
         inode, size, mtime, path = line.split(" ", 3)
         files[path] = (int(inode), int(size), mtime)
     return files
-
-
-def redownloaded_bytes(before: dict, after: dict) -> int:
-    """Bytes of files that are new, or whose inode or mtime changed."""
-    return sum(meta[1] for path, meta in after.items()
-               if path not in before or before[path][0] != meta[0] or before[path][2] != meta[2])
 
 
 def stage_reprovision(archive: str | None) -> dict:
@@ -210,11 +213,11 @@ def stage_reprovision(archive: str | None) -> dict:
             "rc": run.rc, "changed": run.changed,
             "cache_files_before": len(before), "cache_bytes_before": sum(m[1] for m in before.values()),
             "cache_files_after": len(after), "cache_bytes_after": sum(m[1] for m in after.values()),
-            "redownloaded_bytes": redownloaded_bytes(before, after)}
+            "redownloaded_bytes": parse.redownloaded_bytes(before, after)}
 
 
-def stage_scaling(archive: str | None) -> dict:
-    results = {}
+def stage_scaling(archive: str | None, results: dict, progress) -> dict:
+    """results gets one entry per size as it is measured (progress() reports it)."""
     for size in SCALE_SIZES:
         hosts = tuple(lab.LabHost(f"scale-{i}", "debian12", volumes=(lab.WORKER_WORK_DIR,),
                                   docker_args=lab.WORKER_DOCKER_ARGS) for i in range(1, size + 1))
@@ -236,6 +239,7 @@ def stage_scaling(archive: str | None) -> dict:
         lab.down_hosts(hosts)
         results[size] = {"containers": containers, "wall": run.wall, "rc": run.rc,
                          "changed": run.changed}
+        progress()
     return results
 
 
@@ -316,21 +320,28 @@ def main() -> int:
                                          "and the re-provisioning stage"})
     if not archive:
         print(concourse.SKIP_LINE, flush=True)
+    from bench import report  # noqa: PLC0415 - matplotlib is installed for the bench only
     started = time.monotonic()
+    stages = (("readiness", stage_readiness), ("cold", lambda: stage_cold(archive)),
+              # The floor right after the converge it is compared with.
+              ("floor", lambda: stage_floor(archive)),
+              ("nochange", lambda: stage_levers(archive)),
+              ("reprovision", lambda: stage_reprovision(archive)),
+              ("scaling", lambda: stage_scaling(archive, results.setdefault("scaling", {}),
+                                                lambda: report.write(results, BENCH_DIR))))
     try:
-        results["readiness"] = stage_readiness()
-        results["cold"] = stage_cold(archive)
-        results["nochange"] = stage_levers(archive)
-        results["reprovision"] = stage_reprovision(archive)
-        results["scaling"] = stage_scaling(archive)
-        results["floor"] = stage_floor(archive)
+        for key, stage in stages:
+            results[key] = stage()
+            results["bench_wall"] = time.monotonic() - started
+            # Rewritten after each stage: an interrupted bench still says
+            # what it measured (and the rest reads "not measured").
+            report.write(results, BENCH_DIR)
     finally:
         results["bench_wall"] = time.monotonic() - started
         with open(os.path.join(WORK_DIR, "results.json"), "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
         if os.environ.get("BENCH_KEEP_LAB", "") in ("", "0"):
             lab.down()
-    from bench import report  # noqa: PLC0415 - matplotlib only once there is something to draw
     report.write(results, BENCH_DIR)
     log(f"wrote {os.path.join(BENCH_DIR, 'results.md')} and results.png "
         f"(bench took {results['bench_wall'] / 60:.1f} min)")
