@@ -80,9 +80,9 @@ def markdown(results: dict) -> str:
         f"| Cold converge / floor | {_x(f['converge_over_floor'])} ({_s(cold.get('wall'))} / "
         f"{_s(floor.get('wall'))}) | <= 2x | {parse.verdict(f['converge_over_floor'], 2.0)} |",
         f"| No-change run | {_s(f['nochange_wall'])}, {f['nochange_changed']} changed | <= 30 s, 0 changed | "
-        + ("met" if f["nochange_wall"] is not None and f["nochange_wall"] <= 30
-           and f["nochange_changed"] == 0 else "NOT met") + " |",
-        f"| time({f['scale_largest']} workers) / time(1) | {_x(f['scale_8_over_1'])} | <= 1.5 | "
+        + ("not measured" if f["nochange_wall"] is None
+           else "met" if f["nochange_wall"] <= 30 and f["nochange_changed"] == 0 else "NOT met") + " |",
+        f"| time({f['scale_largest'] or 8} workers) / time(1) | {_x(f['scale_8_over_1'])} | <= 1.5 | "
         f"{parse.verdict(f['scale_8_over_1'], 1.5)} |",
         f"| Readiness detected after it happens (worst of {ready.get('trials')}) | "
         f"{_s(f['readiness_latency'], 2)} | <= 1 s | {parse.verdict(f['readiness_latency'], 1.0)} |",
@@ -125,16 +125,23 @@ def markdown(results: dict) -> str:
         f"Second run of site.yml: {_s(nochange.get('wall'))}, changed {nochange.get('changed')}"
         + (f" ({', '.join(nochange['changed_tasks'])})" if nochange.get("changed_tasks") else "")
         + (f"; run again after the levers: {_s(levers['nochange_2']['wall'])}, changed "
-           f"{levers['nochange_2']['changed']}" if levers.get("nochange_2") else "") + ".",
+           f"{levers['nochange_2']['changed']}" if (levers.get("nochange_2") or {}).get("rc") == 0
+           else "") + ".",
         "",
     ]
     if levers.get("levers"):
-        lines += [f"Each lever against the mean of the two plain no-change runs "
-                  f"({_s(levers.get('baseline_mean'))}); gain = time off / time on.", "",
+        second = levers.get("nochange_2") or {}
+        lines += [("Each lever against the mean of the two plain no-change runs "
+                   if second.get("rc") == 0 else "Each lever against the plain no-change run ")
+                  + f"({_s(levers.get('baseline_mean'))}); gain = time off / time on.", "",
                   "| Lever | Variant run | On | Off | Gain |", "|---|---|---|---|---|"]
         for lever in levers["levers"]:
-            note = "" if lever["variant_ok"] else " (variant run FAILED)"
-            lines.append(f"| {lever['lever']} | `{lever['variant']}`{note} | {_s(lever['on'])} | "
+            if not lever["variant_ok"]:
+                # A run that failed or was stopped measured nothing.
+                lines.append(f"| {lever['lever']} | `{lever['variant']}` | not measured (the run "
+                             "failed or was stopped) | | |")
+                continue
+            lines.append(f"| {lever['lever']} | `{lever['variant']}` | {_s(lever['on'])} | "
                          f"{_s(lever['off'])} | {_x(lever['gain'])} |")
     else:
         lines.append("Levers not measured (BENCH_QUICK).")
