@@ -18,16 +18,36 @@ NO_ROLE = "(plays)"
 
 
 def load_json_output(text: str) -> dict:
-    """The json callback's document out of stdout (warnings may precede it)."""
-    start = text.find("{\n")
-    if start < 0:
-        start = text.find("{")
-    if start < 0:
-        raise ValueError("no JSON document in the playbook's output")
-    document, _ = json.JSONDecoder().raw_decode(text[start:])
-    if "plays" not in document or "stats" not in document:
-        raise ValueError("the JSON document is not the json callback's (no plays/stats)")
-    return document
+    """The json callback's document out of stdout (warnings may precede it).
+
+    `ansible-playbook a.yml b.yml` prints one document per playbook: their
+    plays are joined and their recaps added up.
+    """
+    decoder = json.JSONDecoder()
+    documents = []
+    position = 0
+    while True:
+        start = text.find("{", position)
+        if start < 0:
+            break
+        try:
+            document, end = decoder.raw_decode(text, start)
+        except ValueError:
+            position = start + 1
+            continue
+        if isinstance(document, dict) and "plays" in document and "stats" in document:
+            documents.append(document)
+        position = end
+    if not documents:
+        raise ValueError("no json callback document (plays/stats) in the playbook's output")
+    merged = {"plays": [], "stats": {}}
+    for document in documents:
+        merged["plays"] += document["plays"]
+        for host, counters in document["stats"].items():
+            totals = merged["stats"].setdefault(host, {})
+            for key, value in counters.items():
+                totals[key] = totals.get(key, 0) + int(value)
+    return merged
 
 
 def _seconds(duration: dict) -> float:

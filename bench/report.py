@@ -36,7 +36,7 @@ def figures(results: dict) -> dict:
         "nochange_changed": nochange.get("changed"),
         "scale_largest": largest,
         "scale_8_over_1": parse.ratio(scaling[largest]["wall"], scaling[smallest]["wall"])
-        if scaling and smallest == 1 else None,
+        if scaling and smallest == 1 and largest > 1 else None,
         "readiness_latency": readiness.get("max"),
         "reprovision_bytes": results.get("reprovision", {}).get("redownloaded_bytes"),
     }
@@ -66,6 +66,7 @@ def markdown(results: dict) -> str:
         "downloads its apt lists and packages from the Debian archive (not cached); images and the "
         "kit's artifacts are cached.",
     ]
+    lines += [f"- Note: {note}" for note in results.get("notes", [])]
     if "archive" in results.get("concourse", {}):
         lines.append(f"- Concourse tiers included (release archive {results['concourse']['archive']}).")
     else:
@@ -82,15 +83,19 @@ def markdown(results: dict) -> str:
         f"| No-change run | {_s(f['nochange_wall'])}, {f['nochange_changed']} changed | <= 30 s, 0 changed | "
         + ("not measured" if f["nochange_wall"] is None
            else "met" if f["nochange_wall"] <= 30 and f["nochange_changed"] == 0 else "NOT met") + " |",
-        f"| time({f['scale_largest'] or 8} workers) / time(1) | {_x(f['scale_8_over_1'])} | <= 1.5 | "
+        f"| time({f['scale_largest'] if f['scale_8_over_1'] is not None else 8} workers) / time(1) | {_x(f['scale_8_over_1'])} | <= 1.5 | "
         f"{parse.verdict(f['scale_8_over_1'], 1.5)} |",
         f"| Readiness detected after it happens (worst of {ready.get('trials')}) | "
         f"{_s(f['readiness_latency'], 2)} | <= 1 s | {parse.verdict(f['readiness_latency'], 1.0)} |",
         f"| Bytes re-downloaded into cache_hub on re-provision | "
-        + (f"{f['reprovision_bytes']}" if f["reprovision_bytes"] is not None
+        + (f"{f['reprovision_bytes']}" + ("" if reprov.get("rc") == 0 else
+                                           f" (playbook exit {reprov.get('rc')})")
+           if f["reprovision_bytes"] is not None
            else f"n/a ({reprov.get('skipped', 'not run')})")
         + " | 0 | " + ("met" if f["reprovision_bytes"] == 0 and reprov.get("rc") == 0
-                       else "not measured" if f["reprovision_bytes"] is None else "NOT met") + " |",
+                       else "not measured" if f["reprovision_bytes"] is None
+                       else "0 bytes, but the playbook failed" if f["reprovision_bytes"] == 0
+                       else "NOT met") + " |",
         "",
         "## Cold converge, split per role",
         "",

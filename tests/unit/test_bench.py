@@ -63,6 +63,9 @@ def test_recap_and_changed_tasks():
 def test_load_json_output_skips_what_precedes_the_document_and_refuses_others():
     text = "[WARNING]: something\n" + json.dumps(DOCUMENT, indent=4) + "\n"
     assert parse.load_json_output(text)["stats"]["web"]["changed"] == 2
+    twice = parse.load_json_output(json.dumps(DOCUMENT) + "\n" + json.dumps(DOCUMENT))
+    assert len(twice["plays"]) == 4
+    assert twice["stats"]["web"]["changed"] == 4
     with pytest.raises(ValueError):
         parse.load_json_output("PLAY RECAP\nweb : ok=1\n")
     with pytest.raises(ValueError):
