@@ -11,7 +11,7 @@ export LABKIT_ARTIFACT_CACHE ?= $(HOME)/.cache/concourse-gpu-kit/artifacts
 LABKIT := $(VENV)/bin/python -m labkit
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule e2e test clean
+.PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule e2e test bench clean
 
 # Every target carries a `## ` line of help; tests/unit/test_makefile.py
 # fails when one does not.
@@ -76,6 +76,14 @@ e2e: lab ## bring up the lab and run the end-to-end suite (tests/e2e) against it
 	pytest -rsx tests/e2e
 
 test: lint unit molecule e2e ## lint, unit tests, every molecule scenario and the end-to-end suite
+
+# A benchmark, not a test: a lab of its own (BENCH_LAB), about 40 minutes;
+# BENCH_QUICK=1 runs a shorter set. matplotlib (bench/requirements.txt) is
+# installed into the venv for the bench only. Writes bench/results.md and
+# bench/results.png.
+bench: images local-artifacts ## measure converge, no-change, scaling, re-provision and readiness times (bench/results.md)
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
+	$(VENV)/bin/python -m bench
 
 clean: ## remove the venv and .cache
 	rm -rf $(VENV) .cache

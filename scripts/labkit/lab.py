@@ -129,12 +129,14 @@ def wait_for_systemd(container: str, timeout: float = 120.0) -> str:
     raise CommandError(f"systemd in {container} is '{state}' after {timeout:.0f}s:\n{journal}")
 
 
-def up_hosts() -> None:
-    images.build_all(sorted({h.image for h in HOSTS}))
+def up_hosts(hosts: tuple = HOSTS) -> None:
+    """Start hosts (the lab's, or others of the same lab such as bench/'s
+    extra workers) on the lab's network and wait for systemd in each."""
+    images.build_all(sorted({h.image for h in hosts}))
     _ensure_network()
-    for host in HOSTS:
+    for host in hosts:
         _start_host(host)
-    for host in HOSTS:
+    for host in hosts:
         state = wait_for_systemd(host.container)
         if state == "degraded":
             failed = output(["docker", "exec", host.container, "systemctl",
@@ -266,6 +268,16 @@ def access_summary(values: dict[str, str], answer: str, access_path: str) -> str
         f"  Concourse:  user {values['CONCOURSE_USER']}, password in CONCOURSE_PASSWORD",
         "  In a shell:  . .lab/access.env",
     ])
+
+
+def down_hosts(hosts: tuple) -> None:
+    """Remove some hosts of the lab and their volumes; the rest stays."""
+    containers = [h.container for h in hosts]
+    volumes = [f"{h.container}-{suffix}" for h in hosts for suffix, _ in h.volumes]
+    if containers:
+        run(["docker", "container", "rm", "-f", *containers], capture=True, check=False)
+    if volumes:
+        run(["docker", "volume", "rm", "-f", *volumes], capture=True, check=False)
 
 
 def down() -> None:
