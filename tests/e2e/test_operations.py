@@ -77,13 +77,22 @@ def secrets_digest() -> dict[str, str]:
 
 def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
     assert wait_for(lambda: all_running(fly), 120, what="both workers running")
-    # A build on the GPU worker that is running when the re-provisioning starts.
+    # A build on the GPU worker whose task is running when the re-provisioning
+    # starts. Its script must have started: a build still fetching its image
+    # has no container on the worker yet, and a landing worker takes none
+    # (Concourse then errors the step: "no workers satisfying ... tag 'gpu'").
     before = {}
-    started = threading.Thread(target=lambda: before.update(
-        done=execute(fly, tmp_path, "sleep 45; echo finished-before-reprovision", tags=["gpu"])))
+    output: list[str] = []
+    build = subprocess.Popen([fly.path, "-t", fly.target, "execute", "--tag", "gpu", "-c",
+                              task_file(tmp_path, "echo started-before-reprovision; sleep 45; "
+                                                  "echo finished-before-reprovision")],
+                             env=dict(os.environ, HOME=fly.home), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    started = threading.Thread(target=lambda: output.extend(iter(build.stdout.readline, "")), daemon=True)
     started.start()
-    wait_for(lambda: any(c.get("worker_name") == GPU_WORKER and c.get("type") == "task"
-                         for c in fly.json("containers")), 300, what="the GPU build's task container")
+    wait_for(lambda: "started-before-reprovision" in "".join(output) or build.poll() is not None, 600,
+             interval=0.5, what="the GPU build's script to start")
+    assert "started-before-reprovision" in "".join(output), "".join(output)[-2000:]
 
     run = {}
     runner = threading.Thread(target=lambda: run.update(
@@ -93,13 +102,14 @@ def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
     while runner.is_alive():
         others.append(execute(fly, tmp_path, "echo taken-by-the-other-worker"))
     runner.join()
-    started.join()
+    before["returncode"] = build.wait(timeout=600)
+    started.join(timeout=30)
+    before["stdout"] = "".join(output)
 
     done = run["done"]
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert f"{GPU_WORKER} is running" in done.stdout, done.stdout[-3000:]
-    assert before["done"].returncode == 0 and "finished-before-reprovision" in before["done"].stdout, \
-        before["done"].stdout[-2000:] + before["done"].stderr[-2000:]
+    assert before["returncode"] == 0 and "finished-before-reprovision" in before["stdout"], before["stdout"][-2000:]
     assert others, "no build ran on the other worker during the re-provisioning"
     failed = [o.stdout[-500:] + o.stderr[-500:] for o in others if o.returncode != 0]
     assert not failed, f"builds on {WORKER} failed during the re-provisioning: {failed}"

@@ -52,7 +52,10 @@ BASELINE = {
                       "concourse_web_encryption_key": "a-test-key-of-32-characters-long"},
     "concourse_worker": {"concourse_release_archive": "@TMP@/release.tgz",
                          "concourse_release_archive_sha256": "@RELEASE_SHA256@",
-                         "concourse_worker_tsa_hosts": ["10.0.0.2:2222"], "concourse_worker_dns_servers": ["10.0.0.1"]},
+                         "concourse_worker_tsa_hosts": ["10.0.0.2:2222"], "concourse_worker_dns_servers": ["10.0.0.1"],
+                         # A non-GPU worker in a play that also runs cache_hub on its GPU
+                         # workers sees that role's defaults: it loads no hooks, so it passes.
+                         "cache_hub_hooks_dir": "/etc/concourse/oci-hooks.d"},
 }
 
 # Extra inventory groups per role (host names are filled in).
