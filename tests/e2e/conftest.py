@@ -31,7 +31,9 @@ import shlex
 import subprocess
 import ssl
 import tarfile
+import textwrap
 import time
+import uuid
 
 import pytest
 import requests
@@ -112,6 +114,26 @@ def changed_per_host(output: str) -> dict[str, int]:
     """The last PLAY RECAP's changed= count for each host."""
     recap = output[output.rindex("PLAY RECAP"):]
     return {host: int(count) for host, count in re.findall(r"^(\S+)\s*:.*\bchanged=(\d+)", recap, re.M)}
+
+
+# playbooks/lab/registry.yml pushes scripts/labkit/taskimage.py's image here.
+TASK_IMAGE = {"repository": "registry:5000/kit/task", "tag": "bookworm", "insecure": True}
+
+
+def task_file(tmp_path, script: str, params: dict | None = None, inputs: tuple = ()) -> str:
+    """A one-off task config (for fly execute) running script with the lab registry's image; its path."""
+    config = {
+        "platform": "linux",
+        "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
+        "run": {"path": "sh", "args": ["-ec", textwrap.dedent(script)]},
+    }
+    if params:
+        config["params"] = params
+    if inputs:
+        config["inputs"] = [{"name": name} for name in inputs]
+    path = tmp_path / f"task-{uuid.uuid4().hex[:8]}.yml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    return str(path)
 
 
 def wait_for(probe, timeout: float, interval: float = 2.0, what: str = "condition"):

@@ -28,21 +28,12 @@ import uuid
 
 import pytest
 
-from conftest import LAB_DIR, ROOT, wait_for
+from conftest import LAB_DIR, ROOT, task_file, wait_for
 
 pytestmark = pytest.mark.usefixtures("concourse_required")
 
 GPU_WORKER, WORKER = "gpu-worker-1", "worker-2"
-TASK_IMAGE = {"repository": "registry:5000/kit/task", "tag": "bookworm", "insecure": True}
 OLD_ARCHIVE_NAME = "concourse-8.2.4-linux-amd64.tgz"
-
-
-def task_file(tmp_path, script: str) -> str:
-    config = {"platform": "linux", "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
-              "run": {"path": "sh", "args": ["-ec", script]}}
-    path = tmp_path / f"task-{uuid.uuid4().hex[:8]}.yml"
-    path.write_text(json.dumps(config))
-    return str(path)
 
 
 def execute(fly, tmp_path, script: str, tags=(), timeout: float = 600) -> subprocess.CompletedProcess:

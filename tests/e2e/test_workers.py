@@ -18,42 +18,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import json
 import os
 import re
 import ssl
 import subprocess
-import textwrap
 import threading
 import time
 import uuid
 
 import pytest
 
+from conftest import task_file
+
 pytestmark = pytest.mark.usefixtures("concourse_required")
 
 GPU_WORKER = "gpu-worker-1"
 WORKER = "worker-2"
 WORKERS = (GPU_WORKER, WORKER)
-# playbooks/lab/registry.yml pushes scripts/labkit/taskimage.py's image here.
-TASK_IMAGE = {"repository": "registry:5000/kit/task", "tag": "bookworm", "insecure": True}
 
 
 def workers(fly) -> dict[str, dict]:
     return {w["name"]: w for w in fly.json("workers")}
-
-
-def task_file(tmp_path, script: str, params: dict | None = None, tags=None) -> str:
-    config = {
-        "platform": "linux",
-        "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
-        "run": {"path": "sh", "args": ["-ec", textwrap.dedent(script)]},
-    }
-    if params:
-        config["params"] = params
-    path = tmp_path / f"task-{uuid.uuid4().hex[:8]}.yml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    return str(path)
 
 
 def execute(fly, task: str, tags=(), timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
@@ -215,15 +200,8 @@ def test_fly_execute_uploads_an_input_larger_than_the_proxys_general_limit(fly, 
             digest.update(chunk)
             handle.write(chunk)
     assert (inputs / "weights.bin").stat().st_size > PROXY_BODY_LIMIT
-    config = {
-        "platform": "linux",
-        "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
-        "inputs": [{"name": "big-input"}],
-        "run": {"path": "sh", "args": ["-ec", "sha256sum big-input/weights.bin"]},
-    }
-    task = tmp_path / "upload.yml"
-    task.write_text(json.dumps(config))
-    done = fly.run("execute", "-c", str(task), "-i", f"big-input={inputs}", check=False, timeout=1200)
+    task = task_file(tmp_path, "sha256sum big-input/weights.bin", inputs=("big-input",))
+    done = fly.run("execute", "-c", task, "-i", f"big-input={inputs}", check=False, timeout=1200)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert f"{digest.hexdigest()}  big-input/weights.bin" in done.stdout, done.stdout[-3000:]
 
