@@ -49,6 +49,7 @@ def build(tmp_path):
 def run_health_check(base, mode, deadline="60", **extra):
     (base / "build" / "index-tts" / "standin-mode").write_text(mode + "\n")
     env = dict(os.environ, CACHE_HUB_DIR=str(base / "cache_hub"), NVIDIA_VISIBLE_DEVICES="void",
+               TMPDIR=str(base),  # the stand-in's files stay in pytest's folder
                PATH=os.path.join(STANDINS, "bin") + os.pathsep + os.environ["PATH"],
                HF_STANDIN_FILES=WEIGHTS, HF_STANDIN_CALLS=str(base / "cache_hub" / "hf-calls.log"),
                READINESS_DEADLINE=deadline, WEBUI_PORT=str(free_port()), STANDIN_LOAD_SECONDS="1",

@@ -52,6 +52,7 @@ def gradio_webui(tmp_path_factory):
     mode_file, calls_file = workdir / "mode", workdir / "calls"
     mode_file.write_text("speech")
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(workdir / "tmp"),
+               TMPDIR=str(workdir),  # the stand-in's wav files stay in pytest's folder
                HF_HUB_OFFLINE="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     log = open(workdir / "webui.log", "w")
     process = subprocess.Popen([sys.executable, os.path.join(STANDINS, "gradio_webui.py"), "--port", str(port),
