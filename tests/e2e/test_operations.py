@@ -86,8 +86,14 @@ def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
     assert "started-before-reprovision" in "".join(output), "".join(output)[-2000:]
 
     run = {}
-    runner = threading.Thread(target=lambda: run.update(
-        done=playbook(lab, "playbooks/reprovision-worker.yml", "--limit", GPU_WORKER)))
+
+    def reprovision():
+        try:
+            run["done"] = playbook(lab, "playbooks/reprovision-worker.yml", "--limit", GPU_WORKER)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            run["error"] = error
+
+    runner = threading.Thread(target=reprovision)
     runner.start()
     others = []
     while runner.is_alive():
@@ -97,6 +103,7 @@ def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
     started.join(timeout=30)
     before["stdout"] = "".join(output)
 
+    assert "done" in run, f"the playbook did not run: {run.get('error')!r}"
     done = run["done"]
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     assert f"{GPU_WORKER} is running" in done.stdout, done.stdout[-3000:]
