@@ -27,6 +27,7 @@ import threading
 import uuid
 
 import pytest
+import yaml
 
 from conftest import LAB_DIR, ROOT, task_file, wait_for
 
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.usefixtures("concourse_required")
 
 GPU_WORKER, WORKER = "gpu-worker-1", "worker-2"
 OLD_ARCHIVE_NAME = "concourse-8.2.4-linux-amd64.tgz"
+# The version the kit pins.
+with open(os.path.join(ROOT, "roles", "concourse_release", "defaults", "main.yml"), encoding="utf-8") as _defaults:
+    PINNED_VERSION = str(yaml.safe_load(_defaults)["concourse_release_version"])
 
 
 def execute(fly, tmp_path, script: str, tags=(), timeout: float = 600) -> subprocess.CompletedProcess:
@@ -256,7 +260,7 @@ def test_upgrade_from_8_2_4_to_the_pinned_release(lab, fly, tmp_path):
     up = playbook(lab, "playbooks/upgrade.yml", "-e", f"concourse_release_archive={pinned}")
     assert up.returncode == 0, up.stdout[-5000:]
     info = json.loads(lab.exec("web", "curl", "-fsS", "http://127.0.0.1:8080/api/v1/info").stdout)
-    assert info["version"] != "8.2.4"
+    assert info["version"] == PINNED_VERSION, info
     assert wait_for(lambda: all_running(fly), 180, what="both workers running after the upgrade")
     ran = execute(fly, tmp_path, "echo after-the-upgrade")
     assert ran.returncode == 0, ran.stdout[-2000:]
