@@ -88,6 +88,15 @@ def slowest_tasks(document: dict, count: int = 10) -> list[tuple[str, float]]:
     return sorted(tasks, key=lambda item: -item[1])[:count]
 
 
+def task_seconds(document: dict, name: str) -> float | None:
+    """Wall seconds of the first task called `name` (None when it did not run)."""
+    for play in document["plays"]:
+        for task in play.get("tasks", []):
+            if task["task"]["name"] == name:
+                return _seconds(task["task"].get("duration", {}))
+    return None
+
+
 def recap(document: dict) -> dict[str, int]:
     """The PLAY RECAP summed over hosts: ok, changed, failures, unreachable..."""
     totals: dict[str, int] = {}

@@ -59,9 +59,10 @@ def markdown(results: dict) -> str:
         f"- Machine: {m['host']}, {m['cpus']} CPUs, {m['memory_gib']} GiB memory, kernel {m['kernel']}; "
         f"load average at start {m['loadavg'][0]:.2f} / {m['loadavg'][1]:.2f} / {m['loadavg'][2]:.2f}; "
         f"{m['other_containers']} other containers running.",
-        "- The machine is shared and noisy: other engineers ran labs and molecule scenarios on it "
-        "during this run. Absolute seconds move from run to run; the ratios, taken within one run, "
-        "are the figures to compare.",
+        "- Absolute seconds move with the machine's load from run to run; the ratios, taken within "
+        "one run, are the figures to compare."
+        + (f" Load average at the end: {results['load_at_end'][0]:.2f} / {results['load_at_end'][1]:.2f}"
+           f" / {results['load_at_end'][2]:.2f}." if results.get("load_at_end") else ""),
         "- Lab hosts are systemd containers reached with `docker exec` (no SSH); every fresh container "
         "downloads its apt lists and packages from the Debian archive (not cached); images and the "
         "kit's artifacts are cached.",
@@ -150,6 +151,15 @@ def markdown(results: dict) -> str:
                          f"{_s(lever['off'])} | {_x(lever['gain'])} |")
     else:
         lines.append("Levers not measured (BENCH_QUICK).")
+    trips = results.get("roundtrips") or {}
+    lines += ["", "Fewer round trips (bench/playbooks/roundtrips.yml, on the converged lab: "
+              "common's base packages, all present, asked for in one apt task and then one "
+              "apt run per package, on the web node and the workers at once): "]
+    if trips.get("rc") == 0 and trips.get("one_task") is not None:
+        lines[-1] += (f"one task {_s(trips['one_task'])}, {trips['packages']} runs "
+                      f"{_s(trips['per_package'])}: gain {_x(trips['gain'])}, changed {trips['changed']}.")
+    else:
+        lines[-1] += ("not measured" + (f" (exit {trips['rc']})" if trips else "") + ".")
     lines += ["", "## Scaling: fresh workers converged at once", "",
               "`playbooks/common.yml` and `playbooks/workers.yml` against N fresh Debian 12 worker "
               "containers (`--limit scale-*`), the web node's facts from the fact cache.", "",
@@ -213,7 +223,7 @@ def chart(results: dict, path: str) -> None:
         ratio = parse.ratio(scaling[size]["wall"], scaling[sizes[0]]["wall"])
         right.annotate(f"{ratio:.2f}x", (index, scaling[size]["wall"]), ha="center", va="bottom", fontsize=8)
     fig.suptitle(f"make bench, {m['date']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, "
-                 f"load {m['loadavg'][0]:.1f} at start (shared, noisy machine)", fontsize=10)
+                 f"load {m['loadavg'][0]:.1f} at start", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

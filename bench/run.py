@@ -8,7 +8,9 @@ that a lab someone is using is never touched, and measures in one run:
    split per role and per tier (ansible.posix.json callback);
 2. a second, no-change run (wall time, changed tasks);
 3. Ansible's levers on that no-change run, each off/on against the same
-   baseline (pipelining, fact caching, forks, strategy free);
+   baseline (pipelining, fact caching, forks, strategy free), and fewer
+   round trips: a package list in one apt task against one per package
+   (bench/playbooks/roundtrips.yml);
 4. re-provisioning one worker whose root disk is wiped (the container is
    re-created, cache_hub's volume stays): wall time and the bytes that came
    back into cache_hub (needs Concourse);
@@ -18,7 +20,7 @@ that a lab someone is using is never touched, and measures in one run:
    fresh containers by bench/floor/*.sh, no Ansible;
 7. readiness.py against a stand-in that turns ready at a known moment.
 
-The machine is shared and noisy, so results are ratios taken in this run.
+Absolute seconds move with the load, so results are ratios taken in this run.
 Writes bench/results.md, bench/results.json and bench/results.png.
 BENCH_QUICK=1 runs a shorter set (scaling 1 and 4, two levers); BENCH_SCALE
 and BENCH_LEVERS choose the sets. results.md is rewritten after each stage.
@@ -183,6 +185,20 @@ def stage_levers(archive: str | None) -> dict:
             "baseline_mean": base, "levers": levers}
 
 
+def stage_roundtrips() -> dict:
+    """One apt task for common's package list against one apt run per package."""
+    import yaml  # noqa: PLC0415 - PyYAML comes with ansible-core
+    playbook = os.path.join(BENCH_DIR, "playbooks", "roundtrips.yml")
+    with open(playbook, encoding="utf-8") as handle:
+        one_name, each_name = (task["name"] for task in yaml.safe_load(handle)[0]["tasks"])
+    with open(os.path.join(ROOT, "roles", "common", "defaults", "main.yml"), encoding="utf-8") as handle:
+        packages = len(yaml.safe_load(handle)["common_packages"])
+    run = Playbook("roundtrips", ["-i", "inventories/lab/hosts.yml", playbook])
+    one, each = (parse.task_seconds(run.doc, name) if run.doc else None for name in (one_name, each_name))
+    return {"rc": run.rc, "changed": run.changed, "one_task": one, "per_package": each,
+            "packages": packages, "gain": parse.ratio(each, one)}
+
+
 def _cache_listing(container: str) -> dict[str, tuple]:
     out = sh(["docker", "exec", container, "find", "/srv/cache_hub", "-xdev", "-type", "f",
               "-printf", "%i %s %T@ %p\\n"], capture=True, check=False).stdout.decode()
@@ -326,6 +342,7 @@ def main() -> int:
               # The floor right after the converge it is compared with.
               ("floor", lambda: stage_floor(archive)),
               ("nochange", lambda: stage_levers(archive)),
+              ("roundtrips", stage_roundtrips),
               ("reprovision", lambda: stage_reprovision(archive)),
               ("scaling", lambda: stage_scaling(archive, results.setdefault("scaling", {}),
                                                 lambda: report.write(results, BENCH_DIR))))
@@ -338,6 +355,7 @@ def main() -> int:
             report.write(results, BENCH_DIR)
     finally:
         results["bench_wall"] = time.monotonic() - started
+        results["load_at_end"] = os.getloadavg()
         with open(os.path.join(WORK_DIR, "results.json"), "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=1)
         if os.environ.get("BENCH_KEEP_LAB", "") in ("", "0"):

@@ -116,3 +116,9 @@ def test_floor_scripts_say_they_are_a_floor_not_an_installer():
     for name in os.listdir(floor):
         with open(os.path.join(floor, name), encoding="utf-8") as handle:
             assert "A MEASUREMENT FLOOR, NOT A WAY TO INSTALL THE KIT" in handle.read(), name
+
+
+def test_task_seconds_finds_a_task_by_name():
+    assert parse.task_seconds(DOCUMENT, "postgresql : Install PostgreSQL 15") == pytest.approx(30.0)
+    assert parse.task_seconds(DOCUMENT, "no such task") is None
+
