@@ -261,6 +261,8 @@ def test_upgrade_from_8_2_4_to_the_pinned_release(lab, fly, tmp_path):
     assert up.returncode == 0, up.stdout[-5000:]
     info = json.loads(lab.exec("web", "curl", "-fsS", "http://127.0.0.1:8080/api/v1/info").stdout)
     assert info["version"] == PINNED_VERSION, info
+    # The fly the kit keeps on the web node came from the new server.
+    assert lab.exec("web", "/usr/local/bin/fly", "--version").stdout.strip() == PINNED_VERSION
     assert wait_for(lambda: all_running(fly), 180, what="both workers running after the upgrade")
     ran = execute(fly, tmp_path, "echo after-the-upgrade")
     assert ran.returncode == 0, ran.stdout[-2000:]
