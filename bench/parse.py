@@ -67,12 +67,22 @@ def role_of(task_name: str) -> str:
 
 
 def per_role(document: dict) -> dict[str, float]:
-    """Seconds per role (tasks outside roles under NO_ROLE), slowest first."""
+    """Seconds per role (tasks outside roles under NO_ROLE), slowest first.
+
+    Under the free strategy each host's task is timed on its own and the
+    tasks overlap, so a play's task times can add up to more than its wall
+    time; there they are scaled down to the play's wall time.
+    """
     totals: dict[str, float] = {}
     for play in document["plays"]:
+        in_play: dict[str, float] = {}
         for task in play.get("tasks", []):
             role = role_of(task["task"]["name"])
-            totals[role] = totals.get(role, 0.0) + _seconds(task["task"].get("duration", {}))
+            in_play[role] = in_play.get(role, 0.0) + _seconds(task["task"].get("duration", {}))
+        summed, wall = sum(in_play.values()), _seconds(play["play"].get("duration", {}))
+        scale = wall / summed if wall and summed > wall else 1.0
+        for role, seconds in in_play.items():
+            totals[role] = totals.get(role, 0.0) + seconds * scale
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 

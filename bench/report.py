@@ -102,8 +102,10 @@ def markdown(results: dict) -> str:
         "",
         f"Fresh containers started in {_s(cold.get('containers'))} (not counted below); "
         f"site.yml took {_s(cold.get('wall'))} (exit {cold.get('rc')}), "
-        f"{(cold.get('recap') or {}).get('changed')} changed tasks. Seconds are wall time "
-        "(linear strategy: a task lasts until its last host is done).",
+        f"{(cold.get('recap') or {}).get('changed')} changed tasks. Seconds are wall time: under "
+        "the linear strategy a task lasts until its last host is done. The base play (`common`) "
+        "runs under the free strategy, where each host's task is timed on its own and they overlap: "
+        "a play's task times that add up to more than its wall time are scaled down to it.",
         "",
         "| Role | Seconds | Share |",
         "|---|---|---|",

@@ -31,7 +31,7 @@ DOCUMENT = {
                   "2026-01-01T00:00:23.000000Z", {"web": False}),
          ]},
         {"play": {"name": "Database", "duration": {"start": "2026-01-01T00:00:30.000000Z",
-                                                    "end": "2026-01-01T00:01:00.000000Z"}},
+                                                    "end": "2026-01-01T00:01:01.000000Z"}},
          "tasks": [
              task("postgresql : Install PostgreSQL 15", "2026-01-01T00:00:30.000000Z",
                   "2026-01-01T00:01:00.000000Z", {"web": True}),
@@ -57,7 +57,7 @@ def test_recap_and_changed_tasks():
     assert parse.recap(DOCUMENT) == {"ok": 6, "changed": 2, "failures": 0}
     assert parse.changed_tasks(DOCUMENT) == ["web: common : Install the base packages",
                                              "web: postgresql : Install PostgreSQL 15"]
-    assert parse.per_play(DOCUMENT) == [("Base", 30.0), ("Database", 30.0)]
+    assert parse.per_play(DOCUMENT) == [("Base", 30.0), ("Database", 31.0)]
 
 
 def test_load_json_output_skips_what_precedes_the_document_and_refuses_others():
@@ -122,3 +122,15 @@ def test_task_seconds_finds_a_task_by_name():
     assert parse.task_seconds(DOCUMENT, "postgresql : Install PostgreSQL 15") == pytest.approx(30.0)
     assert parse.task_seconds(DOCUMENT, "no such task") is None
 
+
+
+def test_per_role_scales_overlapping_tasks_down_to_the_play():
+    """Under the free strategy two hosts' tasks overlap: 40 s of task times in a 25 s play."""
+    document = {"plays": [{"play": {"name": "Free", "duration": {"start": "2026-01-01T00:00:00Z",
+                                                                  "end": "2026-01-01T00:00:25Z"}},
+                           "tasks": [task("common : A", "2026-01-01T00:00:00Z", "2026-01-01T00:00:20Z",
+                                          {"web": False}),
+                                     task("common : A", "2026-01-01T00:00:05Z", "2026-01-01T00:00:25Z",
+                                          {"worker-2": False})]}],
+                "stats": {}}
+    assert parse.per_role(document) == {"common": pytest.approx(25.0)}
