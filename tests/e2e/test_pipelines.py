@@ -235,12 +235,16 @@ def plumbing(lab, fly):
                     "mv /srv/cache_hub/.tmp-standins/tests/unit/standins /srv/cache_hub/lab-standins;"
                     "rm -rf /srv/cache_hub/.tmp-standins; chmod -R a+rX /srv/cache_hub/lab-standins"],
                    input=standins, check=True, timeout=60)
+    last = max((b["id"] for b in builds(fly)), default=0)
     push(lab, "kit", tree("pipelines/indextts2"), "kit: the IndexTTS2 job's task files and scripts")
     push(lab, "index-tts-standin", standin_repo("speech"), "stand-in: speech")
     for resource in ("kit", "task-image", "index-tts"):
         fly.run("check-resource", "-r", f"{PIPELINE}/{resource}", timeout=300)
-    # The first check of index-tts triggers a build: let it finish before the tests begin.
-    wait_for(lambda: builds(fly) and all(b["status"] not in ("pending", "started") for b in builds(fly)),
+    # The new commits trigger a build (the first one fills cache_hub): let it
+    # appear and finish before the tests begin. Builds of an earlier run are
+    # not it: a lab that ran the suite before has finished builds already.
+    wait_for(lambda: any(b["id"] > last for b in builds(fly))
+             and all(b["status"] not in ("pending", "started") for b in builds(fly)),
              timeout=600, interval=5, what="the first plumbing build to finish")
     return lab
 
