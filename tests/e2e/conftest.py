@@ -32,6 +32,7 @@ import subprocess
 import ssl
 import tarfile
 import textwrap
+import threading
 import time
 import uuid
 
@@ -245,6 +246,33 @@ class Fly:
 
     def json(self, *args: str):
         return json.loads(self.run(*args, "--json").stdout)
+
+    def start(self, *args: str) -> "FlyInBackground":
+        """fly running in the background; its output (stdout and stderr) is read as it comes."""
+        process = subprocess.Popen([self.path, "-t", self.target, *args], env=dict(os.environ, HOME=self.home),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+        reader.start()
+        return FlyInBackground(process, lines, reader)
+
+
+@dataclasses.dataclass
+class FlyInBackground:
+    process: subprocess.Popen
+    lines: list[str]
+    reader: threading.Thread
+
+    @property
+    def output(self) -> str:
+        """What fly printed so far (all of it once wait() has returned)."""
+        return "".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        """fly's exit code, once it has exited and its output has been read to the end."""
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=30)
+        return code
 
 
 @pytest.fixture(scope="session")

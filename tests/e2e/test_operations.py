@@ -77,17 +77,12 @@ def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
     # has no container on the worker yet, and a landing worker takes none
     # (Concourse then errors the step: "no workers satisfying ... tag 'gpu'").
     before = {}
-    output: list[str] = []
-    build = subprocess.Popen([fly.path, "-t", fly.target, "execute", "--tag", "gpu", "-c",
-                              task_file(tmp_path, "echo started-before-reprovision; sleep 45; "
-                                                  "echo finished-before-reprovision")],
-                             env=dict(os.environ, HOME=fly.home), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    started = threading.Thread(target=lambda: output.extend(iter(build.stdout.readline, "")), daemon=True)
-    started.start()
-    wait_for(lambda: "started-before-reprovision" in "".join(output) or build.poll() is not None, 600,
+    build = fly.start("execute", "--tag", "gpu", "-c",
+                      task_file(tmp_path, "echo started-before-reprovision; sleep 45; "
+                                          "echo finished-before-reprovision"))
+    wait_for(lambda: "started-before-reprovision" in build.output or build.process.poll() is not None, 600,
              interval=0.5, what="the GPU build's script to start")
-    assert "started-before-reprovision" in "".join(output), "".join(output)[-2000:]
+    assert "started-before-reprovision" in build.output, build.output[-2000:]
 
     run = {}
 
@@ -104,8 +99,7 @@ def test_reprovision_a_worker_while_the_other_takes_builds(lab, fly, tmp_path):
         others.append(execute(fly, tmp_path, "echo taken-by-the-other-worker"))
     runner.join()
     before["returncode"] = build.wait(timeout=600)
-    started.join(timeout=30)
-    before["stdout"] = "".join(output)
+    before["stdout"] = build.output
 
     assert "done" in run, f"the playbook did not run: {run.get('error')!r}"
     done = run["done"]

@@ -22,7 +22,6 @@ import os
 import re
 import ssl
 import subprocess
-import threading
 import time
 import uuid
 
@@ -135,17 +134,11 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, lab, tmp_path):
         sleep 25
         echo "finished {token}"
     """)
-    output: list[str] = []
-    runner = subprocess.Popen([fly.path, "-t", fly.target, "execute", "-c", task],
-                              env=dict(os.environ, HOME=fly.home), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    reader = threading.Thread(target=lambda: output.extend(iter(runner.stdout.readline, "")),
-                              daemon=True)
-    reader.start()
+    runner = fly.start("execute", "-c", task)
     try:
         deadline = time.monotonic() + 300
-        while f"started {token}" not in "".join(output):
-            assert time.monotonic() < deadline and runner.poll() is None, "".join(output)
+        while f"started {token}" not in runner.output:
+            assert time.monotonic() < deadline and runner.process.poll() is None, runner.output
             time.sleep(0.5)
 
         restarted_at = time.monotonic()
@@ -163,10 +156,10 @@ def test_a_worker_restart_during_a_build_ends_cleanly(fly, lab, tmp_path):
         # The build ends by itself: it finishes or fails, it is not left hanging.
         runner.wait(timeout=240)
     finally:
-        if runner.poll() is None:
-            runner.kill()
-    reader.join(timeout=10)
-    text = "".join(output)
+        if runner.process.poll() is None:
+            runner.process.kill()
+    runner.reader.join(timeout=10)
+    text = runner.output
     build = build_id(text)
     builds = fly.json("builds", "--count", "50")
     status = next(b["status"] for b in builds if b["id"] == build)
