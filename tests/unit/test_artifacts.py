@@ -11,8 +11,10 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT
+from conftest import LOOPBACK, ROOT
 from labkit import artifacts
+
+pytestmark = LOOPBACK  # a proxy and a release site on loopback
 
 
 @pytest.fixture
@@ -158,7 +160,7 @@ def test_a_missing_program_is_a_command_error():
 
 
 def test_nothing_agpl_is_a_component():
-    """DEVELOPERS.md: no AGPL code is built here (Loki, and Alloy which links it)."""
+    """No AGPL code is built here (README, "Licence"): not Loki, nor Alloy, which links it."""
     for component in artifacts.COMPONENTS.values():
         assert "grafana/loki" not in component.module and "grafana/alloy" not in component.module
     assert not {"loki", "alloy"} & set(artifacts.COMPONENTS)

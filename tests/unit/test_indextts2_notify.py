@@ -8,7 +8,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from conftest import PIPELINE_SCRIPTS, free_port
+from conftest import LOOPBACK, PIPELINE_SCRIPTS, free_port
+
+pytestmark = LOOPBACK  # a webhook on loopback
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ import wave
 
 import pytest
 
-from conftest import PIPELINE_SCRIPTS, ROOT, STANDINS, free_port
+from conftest import LOOPBACK, PIPELINE_SCRIPTS, ROOT, STANDINS, free_port
+
+pytestmark = LOOPBACK  # stand-in web UIs on loopback
+
 
 WEIGHTS = "bpe.model gpt.pth config.yaml s2mel.pth wav2vec2bert_stats.pt qwen0.6bemo4-merge/"
 

@@ -11,7 +11,10 @@ import time
 
 import pytest
 
-from conftest import PIPELINE_SCRIPTS, STANDINS, free_port, load_script
+from conftest import LOOPBACK, PIPELINE_SCRIPTS, STANDINS, free_port, load_script
+
+pytestmark = LOOPBACK  # stand-in web UIs on loopback
+
 
 readiness = load_script("readiness")
 

@@ -19,7 +19,10 @@ import wave
 
 import pytest
 
-from conftest import STANDINS, free_port, load_script
+from conftest import LOOPBACK, STANDINS, free_port, load_script
+
+pytestmark = LOOPBACK  # a stand-in Gradio web UI on loopback
+
 
 smoke = load_script("smoke")
 

@@ -7,6 +7,9 @@ import pytest
 
 from labkit import concourse
 from labkit.shell import CommandError
+from conftest import LOOPBACK
+
+pytestmark = LOOPBACK  # a release site on loopback
 
 
 def rel(url, sha256=""):

@@ -13,7 +13,10 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT
+from conftest import LOOPBACK, ROOT
+
+pytestmark = LOOPBACK  # a release site on loopback
+
 
 PLAY = """
 - hosts: localhost
