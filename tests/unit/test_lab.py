@@ -2,6 +2,7 @@
 import importlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -42,8 +43,16 @@ def test_access_env_is_private_and_complete(tmp_path):
 
 
 def test_up_prints_where_the_passwords_are_not_what_they_are(tmp_path, monkeypatch, capsys):
-    """`make lab`'s output lands in CI logs: no secret in it, stdout or stderr."""
+    """`make lab`'s output lands in CI logs: no secret in it, stdout or stderr.
+
+    Only the secrets and what is printed are real here: the containers, the
+    task image, the archive search and both playbooks are test doubles.
+    """
+    archive = tmp_path / "concourse-test.tgz"
+    archive.write_bytes(b"")
+    monkeypatch.setattr(lab.concourse, "find_archive", lambda: str(archive))
     monkeypatch.setattr(lab, "up_hosts", lambda: None)
+    monkeypatch.setattr(lab.taskimage, "build", lambda cache: str(tmp_path / "task-image"))
     monkeypatch.setattr(lab, "probe", lambda url: "HTTP 200")
     monkeypatch.setattr(lab.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0))
     lab.up(str(tmp_path), [])
@@ -108,3 +117,38 @@ def test_lab_and_inventory_agree_on_name_and_port(lab_named):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     msg = json.loads(proc.stdout.split("=>", 1)[1])["msg"]
     assert msg == ["unit-lab-web", 9448]
+
+
+NO_LAB = object()
+
+
+def lab_inventory_archive(tmp_path, environ, recorded):
+    """concourse_release_archive as the lab inventory resolves it, in a copy
+    of inventories/lab whose .lab/concourse.json labkit wrote with `recorded`
+    (NO_LAB: no .lab at all)."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), checkout / "inventories" / "lab")
+    if recorded is not NO_LAB:
+        (checkout / ".lab").mkdir()
+        lab.write_concourse_state(str(checkout / ".lab"), recorded, [])
+    env = {k: v for k, v in os.environ.items() if k != "CONCOURSE_RELEASE_ARCHIVE"}
+    env.update(environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible"), "-i",
+         str(checkout / "inventories" / "lab" / "hosts.yml"), "web", "-c", "local",
+         "-m", "ansible.builtin.debug", "-a", "msg={{ concourse_release_archive }}", "-o"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.split("=>", 1)[1])["msg"]
+
+
+@pytest.mark.parametrize("environ,recorded,expected", [
+    ({}, "/srv/concourse-8.2.5-linux-amd64.tgz", "/srv/concourse-8.2.5-linux-amd64.tgz"),
+    ({"CONCOURSE_RELEASE_ARCHIVE": "/srv/8.2.4.tgz"}, "/srv/concourse-8.2.5-linux-amd64.tgz", "/srv/8.2.4.tgz"),
+    ({}, NO_LAB, ""),
+    ({}, None, ""),       # `make lab` had no archive: the lab has no Concourse
+], ids=["recorded", "environment-wins", "no-lab", "lab-without-concourse"])
+def test_a_second_site_run_finds_the_archive_make_lab_installed(tmp_path, environ, recorded, expected):
+    """`ansible-playbook -i inventories/lab/hosts.yml site.yml` after `make lab`
+    installs the archive labkit recorded, with nothing exported."""
+    assert lab_inventory_archive(tmp_path, environ, recorded) == expected
