@@ -1,20 +1,34 @@
 """Every CONCOURSE_* variable the Concourse roles write is one the pinned version reads.
 
-The pinned version's interface is data: `../shared/concourse-<version>/*.help.txt`
-beside the repository (the `--help` output of `concourse web`, `concourse
-worker`, ..., one flag a line with its `[$CONCOURSE_...]` variable). Each
-role's environment-file templates (`roles/concourse_*/templates/*.env.j2`)
+The pinned version's interface is its `--help` output (`concourse web`,
+`concourse worker`: one flag a line with its `[$CONCOURSE_...]` variable),
+taken, in this order, from:
+
+1. the `concourse` binary in CONCOURSE_RELEASE_ARCHIVE, run here with a
+   400-column terminal so that each flag is one line;
+2. CONCOURSE_HELP_DIR, a folder holding that output as `web.help.txt` and
+   `worker.help.txt` (printed the same way);
+3. neither: the checks against the version are SKIPPED, in a line of their
+   own (`pytest -rs`), and everything else here still runs.
+
+Each role's environment-file templates (`roles/concourse_*/templates/*.env.j2`)
 are rendered by Ansible with representative variables, and every name and
 value is checked: the name must be read by that subcommand, a value must be
 among the flag's choices where the help lists them, a switch must be true or
-false. This runs on every commit, with or without a release archive.
+false. The parser itself is tested on every commit against a small help
+text written for these tests (tests/unit/fixtures/concourse-help/).
 """
+import fcntl
 import glob
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
 import sys
+import tarfile
+import termios
 
 import pytest
 import yaml
@@ -63,36 +77,83 @@ VARIANTS = {
 ENV_LINE = re.compile(r'^(CONCOURSE_[A-Z0-9_]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))$')
 
 
-def shared_dir():
-    """../shared/concourse-<version> beside the repository root (or beside the main checkout of a git worktree)."""
-    roots = [ROOT]
-    common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                            cwd=ROOT, capture_output=True, text=True)
-    if common.returncode == 0:
-        roots.append(os.path.dirname(common.stdout.strip()))
-    for root in roots:
-        path = os.path.join(os.path.dirname(root), "shared", f"concourse-{VERSION}")
-        if os.path.isdir(path):
-            return path
-    pytest.fail(f"../shared/concourse-{VERSION}/ (the pinned version's --help output) is not beside "
-                f"the repository at {ROOT}: CI checks out shared/ next to the repository")
+FIXTURE_HELP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "concourse-help")
+SKIP_REASON = ("no Concourse interface to check against (set CONCOURSE_RELEASE_ARCHIVE, or CONCOURSE_HELP_DIR "
+               "to a folder of `concourse web --help` and `concourse worker --help` output)")
 
 
-def parse_help(path):
-    """{VARIABLE: {"flag", "choices" (list or None), "switch" (bool)}} from one --help file."""
+def run_on_a_wide_terminal(argv):
+    """stdout of argv with a 400-column terminal on its standard input.
+
+    Concourse's flag parser wraps its help to the width of the terminal on
+    file descriptor 0 (80 columns without one): at 400 each flag, its
+    default and its [$VARIABLE] fit on one line.
+    """
+    leader, follower = pty.openpty()
+    try:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
+        proc = subprocess.run(argv, stdin=follower, capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    return proc
+
+
+def help_from_archive(archive, workdir):
+    """{"web": text, "worker": text} from the release archive's bin/concourse, and its version."""
+    member = "concourse/bin/concourse"
+    with tarfile.open(archive, "r:gz") as tar:
+        try:
+            tar.extract(member, workdir, filter="data")
+        except KeyError:
+            pytest.fail(f"CONCOURSE_RELEASE_ARCHIVE={archive} has no {member}: not a Concourse release archive")
+    binary = os.path.join(workdir, member)
+    version = run_on_a_wide_terminal([binary, "--version"]).stdout.strip()
+    texts = {}
+    for subcommand in SUBCOMMAND.values():
+        proc = run_on_a_wide_terminal([binary, subcommand, "--help"])
+        texts[subcommand] = proc.stdout
+        assert "[$CONCOURSE_" in proc.stdout, \
+            f"{binary} {subcommand} --help printed no variables (exit {proc.returncode}): {proc.stderr[-500:]}"
+    return texts, version
+
+
+@pytest.fixture(scope="session")
+def concourse_help(tmp_path_factory):
+    """The pinned version's help texts by subcommand, from where the module docstring says; else skip."""
+    archive = os.environ.get("CONCOURSE_RELEASE_ARCHIVE", "")
+    folder = os.environ.get("CONCOURSE_HELP_DIR", "")
+    if archive:
+        texts, version = help_from_archive(archive, str(tmp_path_factory.mktemp("concourse")))
+        assert version == VERSION, \
+            f"CONCOURSE_RELEASE_ARCHIVE={archive} is Concourse {version!r}; the kit pins {VERSION}"
+        return texts
+    if folder:
+        texts = {}
+        for subcommand in SUBCOMMAND.values():
+            path = os.path.join(folder, f"{subcommand}.help.txt")
+            if not os.path.isfile(path):
+                pytest.fail(f"CONCOURSE_HELP_DIR={folder} has no {subcommand}.help.txt")
+            with open(path, encoding="utf-8") as handle:
+                texts[subcommand] = handle.read()
+        return texts
+    pytest.skip(SKIP_REASON)
+
+
+def parse_help(text):
+    """{VARIABLE: {"flag", "choices" (list or None), "switch" (bool)}} from one subcommand's --help."""
     flags = {}
     current = None
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            option = re.match(r"^\s+(?:-\w, )?--([a-z0-9-]+)(=\S*)?", line)
-            if option:
-                argument = option.group(2) or ""
-                choices = re.fullmatch(r"=\[([a-z0-9-]+(?:\|[a-z0-9-]+)+)\]", argument)
-                current = {"flag": option.group(1), "switch": not argument,
-                           "choices": choices.group(1).split("|") if choices else None}
-            for name in re.findall(r"\[\$(CONCOURSE_[A-Z0-9_]+)\]", line):
-                if current is not None:
-                    flags[name] = current
+    for line in text.splitlines():
+        option = re.match(r"^\s+(?:-\w, )?--([a-z0-9-]+)(=\S*)?", line)
+        if option:
+            argument = option.group(2) or ""
+            choices = re.fullmatch(r"=\[([a-z0-9-]+(?:\|[a-z0-9-]+)+)\]", argument)
+            current = {"flag": option.group(1), "switch": not argument,
+                       "choices": choices.group(1).split("|") if choices else None}
+        for name in re.findall(r"\[\$(CONCOURSE_[A-Z0-9_]+)\]", line):
+            if current is not None:
+                flags[name] = current
     return flags
 
 
@@ -165,24 +226,75 @@ def render(tmp_path, role, templates):
     return [(variant, template, out.read_text()) for variant, template, out in outputs]
 
 
+def fixture_help(subcommand):
+    with open(os.path.join(FIXTURE_HELP, f"{subcommand}.help.txt"), encoding="utf-8") as handle:
+        return handle.read()
+
+
 def test_the_help_is_parsed():
-    flags = parse_help(os.path.join(shared_dir(), "web.help.txt"))
-    assert flags["CONCOURSE_LOG_LEVEL"]["choices"] == ["debug", "info", "error", "fatal"]
+    flags = parse_help(fixture_help("web"))
+    assert flags["CONCOURSE_LOG_LEVEL"] == {"flag": "log-level", "switch": False,
+                                            "choices": ["debug", "info", "error", "fatal"]}
     assert flags["CONCOURSE_COOKIE_SECURE"]["switch"]
-    assert not flags["CONCOURSE_EXTERNAL_URL"]["switch"]
-    # A variable printed on the line after its flag (a wrapped description).
+    assert not flags["CONCOURSE_EXTERNAL_URL"]["switch"] and flags["CONCOURSE_EXTERNAL_URL"]["choices"] is None
+    # A variable printed on a line after its flag (a wrapped description).
     assert flags["CONCOURSE_MAX_CHECKS_PER_SECOND"]["flag"] == "max-checks-per-second"
-    assert len(flags) > 300
+    assert flags["CONCOURSE_CONTAINER_PLACEMENT_STRATEGY"]["choices"] == [
+        "volume-locality", "random", "fewest-build-containers"]
+    assert "CONCOURSE_NAME" not in flags and parse_help(fixture_help("worker"))["CONCOURSE_NAME"]
 
 
 def test_the_check_catches_what_the_version_does_not_read():
-    flags = parse_help(os.path.join(shared_dir(), "web.help.txt"))
+    flags = parse_help(fixture_help("web"))
     bad = parse_env('CONCOURSE_BIND_PORT="8080"\nCONCOURSE_NO_SUCH_THING="1"\n'
-                    'CONCOURSE_LOG_LEVEL="loud"\nCONCOURSE_COOKIE_SECURE="yes"\n')
+                    'CONCOURSE_LOG_LEVEL="loud"\nCONCOURSE_COOKIE_SECURE="yes"\n'
+                    'CONCOURSE_CONTAINER_PLACEMENT_STRATEGY="random,nearest"\n')
     assert problems(bad, flags) == [
+        "CONCOURSE_CONTAINER_PLACEMENT_STRATEGY='random,nearest' is not among "
+        "['volume-locality', 'random', 'fewest-build-containers']",
         "CONCOURSE_COOKIE_SECURE is a switch; 'yes' is not true or false",
         "CONCOURSE_LOG_LEVEL='loud' is not among ['debug', 'info', 'error', 'fatal']",
         "CONCOURSE_NO_SUCH_THING is not read by this Concourse version"]
+    good = parse_env('CONCOURSE_BIND_PORT="8080"\nCONCOURSE_COOKIE_SECURE="true"\n'
+                     'CONCOURSE_CONTAINER_PLACEMENT_STRATEGY="random,volume-locality"\n')
+    assert problems(good, flags) == []
+
+
+STANDIN_CONCOURSE = """#!/bin/sh
+# A test double of the release's bin/concourse: it prints the parser
+# fixture's help, and only on a terminal 400 columns wide.
+set -e
+[ "$1" = --version ] && { echo 9.9.9; exit 0; }
+[ "$(stty size)" = "50 400" ] || { echo "stdin is not a 400-column terminal" >&2; exit 3; }
+cat "{fixtures}/$1.help.txt"
+"""
+
+
+def standin_archive(tmp_path, with_binary=True):
+    """A .tgz in the release layout whose concourse/bin/concourse is STANDIN_CONCOURSE."""
+    root = tmp_path / "layout"
+    (root / "concourse" / "bin").mkdir(parents=True)
+    if with_binary:
+        binary = root / "concourse" / "bin" / "concourse"
+        binary.write_text(STANDIN_CONCOURSE.replace("{fixtures}", FIXTURE_HELP))
+        binary.chmod(0o755)
+    archive = tmp_path / "concourse-9.9.9-linux-amd64.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root / "concourse", arcname="concourse")
+    return str(archive)
+
+
+def test_the_interface_is_read_from_the_archives_binary_on_a_wide_terminal(tmp_path):
+    (tmp_path / "out").mkdir()
+    texts, version = help_from_archive(standin_archive(tmp_path), str(tmp_path / "out"))
+    assert version == "9.9.9"
+    assert texts == {"web": fixture_help("web"), "worker": fixture_help("worker")}
+
+
+def test_an_archive_without_the_binary_is_named(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(pytest.fail.Exception, match="has no concourse/bin/concourse"):
+        help_from_archive(standin_archive(tmp_path, with_binary=False), str(tmp_path / "out"))
 
 
 def test_the_web_role_has_an_env_template():
@@ -190,10 +302,10 @@ def test_the_web_role_has_an_env_template():
 
 
 @pytest.mark.parametrize("role", sorted(roles_with_env_templates()))
-def test_every_variable_is_read_by_the_pinned_version(tmp_path, role):
+def test_every_variable_is_read_by_the_pinned_version(tmp_path, role, concourse_help):
     subcommand = SUBCOMMAND.get(role)
     assert subcommand, f"{role}: name the Concourse subcommand its env files feed in SUBCOMMAND"
-    flags = parse_help(os.path.join(shared_dir(), f"{subcommand}.help.txt"))
+    flags = parse_help(concourse_help[subcommand])
     for variant, template, text in render(tmp_path, role, roles_with_env_templates()[role]):
         values = parse_env(text)
         assert values, f"{template} rendered no CONCOURSE_* variable"
@@ -245,7 +357,6 @@ def test_the_worker_env_carries_the_issue_settings(tmp_path):
 
 
 def test_the_pinned_version_lives_in_one_place():
-    assert os.path.isdir(shared_dir())
     for path in glob.glob(os.path.join(ROOT, "roles", "*", "defaults", "main.yml")):
         with open(path, encoding="utf-8") as handle:
             defaults = yaml.safe_load(handle) or {}
