@@ -54,24 +54,21 @@ def test_the_version_is_written_once():
 
 def test_molecule_derives_the_asset_from_the_role(tmp_path):
     """molecule/nvidia_container_toolkit/prepare.yml's _asset, rendered by Ansible."""
-    play = tmp_path / "render.yml"
+    # prepare.yml reads the role through playbook_dir/../../roles: render it
+    # from the same depth in a temporary tree whose roles/ is the kit's.
+    (tmp_path / "molecule" / "nvidia_container_toolkit").mkdir(parents=True)
+    (tmp_path / "roles").symlink_to(os.path.join(ROOT, "roles"))
+    target = tmp_path / "molecule" / "nvidia_container_toolkit" / "render.yml"
     with open(os.path.join(ROOT, "molecule/nvidia_container_toolkit/prepare.yml"), encoding="utf-8") as handle:
         prepare = yaml.safe_load(handle)[0]
-    play.write_text(yaml.safe_dump([{
+    target.write_text(yaml.safe_dump([{
         "hosts": "localhost", "gather_facts": False, "vars": dict(prepare["vars"], test_toolkit_artifact_cache="/c"),
         "tasks": [{"ansible.builtin.debug": {"msg": "{{ _asset }} {{ test_toolkit_source_build }}"}}],
     }]))
-    # prepare.yml reads the role through playbook_dir: render it from there.
-    target = os.path.join(ROOT, "molecule/nvidia_container_toolkit", ".render-test.yml")
-    with open(target, "w", encoding="utf-8") as handle:
-        handle.write(play.read_text())
-    try:
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                               "-i", "localhost,", "-c", "local", "-e", "_arch=amd64", target],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    finally:
-        os.unlink(target)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+                           "-i", "localhost,", "-c", "local", "-e", "_arch=amd64", str(target)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     component = artifacts.COMPONENTS["nvidia-container-toolkit"]
     assert f"{component.asset_name('amd64')} /c/nvidia-container-toolkit/{component.version}/linux-amd64" in proc.stdout
