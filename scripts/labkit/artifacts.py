@@ -95,7 +95,7 @@ def role_default(role: str, name: str) -> str:
 TOOLKIT_VERSION = role_default("nvidia_container_toolkit", "nvidia_container_toolkit_version").rsplit("-", 1)[0]
 
 
-# Nothing AGPL is ever built here (DEVELOPERS.md): not Loki, not Grafana
+# Nothing AGPL is ever built here (README, "Licence"): not Loki, not Grafana
 # Alloy (which links Loki's packages). Loki is installed only from its
 # official release archive; its tests run when LOKI_RELEASE_ARCHIVE is set.
 COMPONENTS = {

@@ -1,4 +1,5 @@
 """bench/'s parsing and ratios (the runner itself needs a lab: `make bench`)."""
+import ast
 import json
 import os
 import sys
@@ -6,6 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from labkit import lab
 
 # Appended: the root's labkit.py shim must not shadow scripts/labkit.
 if ROOT not in sys.path:
@@ -111,11 +113,24 @@ def test_figures_take_ratios_within_one_run():
     assert figures["nochange_changed"] == 0
 
 
-def test_floor_scripts_say_they_are_a_floor_not_an_installer():
-    floor = os.path.join(ROOT, "bench", "floor")
-    for name in os.listdir(floor):
-        with open(os.path.join(floor, name), encoding="utf-8") as handle:
-            assert "A MEASUREMENT FLOOR, NOT A WAY TO INSTALL THE KIT" in handle.read(), name
+def floor_hosts():
+    """bench/run.py's FLOOR_HOSTS, read without importing it (the import names the bench's lab)."""
+    with open(os.path.join(ROOT, "bench", "run.py"), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    (node,) = [n for n in tree.body if isinstance(n, ast.Assign)
+               and any(getattr(t, "id", None) == "FLOOR_HOSTS" for t in n.targets)]
+    return ast.literal_eval(node.value)
+
+
+def test_the_floor_runs_every_script_on_the_lab_hosts_image():
+    """Each floor script is run (none lies unused, none is missing), on a host
+    of the lab's name and Debian release, so the floor and the converge it is
+    compared with install onto the same systems."""
+    hosts = floor_hosts()
+    assert {script for _, _, script in hosts} | {"common.sh"} == set(os.listdir(os.path.join(ROOT, "bench", "floor")))
+    lab_images = {host.name: host.image for host in lab.HOSTS}
+    for name, image, _ in hosts:
+        assert lab_images.get(name) == image, f"floor host {name} runs {image}; the lab's runs {lab_images.get(name)}"
 
 
 def test_task_seconds_finds_a_task_by_name():

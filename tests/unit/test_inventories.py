@@ -4,7 +4,6 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from conftest import ROOT
 
@@ -32,13 +31,6 @@ def test_inventory_groups(name):
         assert hosts_of(inv, group), f"{name}: {group} is empty"
     assert "gpu_workers" in inv["concourse_workers"]["children"]
     assert hosts_of(inv, "gpu_workers") <= hosts_of(inv, "concourse_workers")
-
-
-def test_example_is_production_shaped():
-    inv = inventory("inventories/example/hosts.yml")
-    assert len(hosts_of(inv, "concourse_web")) == 1
-    assert len(hosts_of(inv, "gpu_workers")) == 2
-    assert len(hosts_of(inv, "concourse_workers") - hosts_of(inv, "gpu_workers")) == 1
 
 
 def run_check(path):
@@ -81,13 +73,6 @@ def test_inventory_check_refuses_an_unknown_log_store(tmp_path):
     result = run_check(str(tmp_path / "hosts.yml"))
     assert result.returncode != 0
     assert "it must be loki or victorialogs" in result.stdout
-
-
-@pytest.mark.parametrize("name,store", [("lab", "victorialogs"), ("example", "loki")])
-def test_log_store_choice(name, store):
-    with open(os.path.join(ROOT, "inventories", name, "group_vars", "all", "logs.yml"),
-              encoding="utf-8") as handle:
-        assert yaml.safe_load(handle)["kit_log_store"] == store
 
 
 def test_a_copy_made_as_the_readme_says_works(tmp_path):

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 
+import jinja2
 import pytest
 import yaml
 
@@ -47,8 +48,25 @@ def all_steps(job):
             yield from steps([job[hook]])
 
 
-def test_there_is_a_pipeline():
-    assert [os.path.basename(p) for p in PIPELINES] == ["indextts2.yml"]
+def inventory_pipelines():
+    """{pipeline file: its vars_files} for every concourse_pipelines_list entry in every inventory."""
+    listed = {}
+    for path in glob.glob(os.path.join(ROOT, "inventories", "*", "group_vars", "**", "*.yml"), recursive=True):
+        for entry in (load(path) or {}).get("concourse_pipelines_list", []):
+            listed[entry["file"]] = entry.get("vars_files", [])
+    return listed
+
+
+def test_every_pipeline_is_set_by_an_inventory_with_its_vars_file():
+    listed = inventory_pipelines()
+    assert PIPELINES, "pipelines/ holds no pipeline: the checks below would check nothing"
+    for path in PIPELINES:
+        rel = os.path.relpath(path, ROOT)
+        assert rel in listed, f"{rel} is set by no inventory's concourse_pipelines_list"
+        assert rel.replace(".yml", ".vars.yml") in listed[rel], f"{rel} is set without its vars file"
+    for rel, vars_files in listed.items():
+        for needed in (rel, *vars_files):
+            assert os.path.isfile(os.path.join(ROOT, needed)), f"an inventory sets {needed}, which does not exist"
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=os.path.basename)
@@ -94,16 +112,42 @@ def test_task_files_scripts_and_inputs(path):
         assert got == resources, "every resource is used by the job"
 
 
-def test_the_gpu_job_asks_for_the_gpu_worker():
+def duration_seconds(text):
+    """Seconds in a Concourse duration such as 20m, 1h30m or 90s."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    assert parts and any(parts.groups()), f"{text!r} is not a duration"
+    hours, minutes, seconds = (int(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def test_the_gpu_job_runs_where_the_roles_put_the_gpu_and_the_cache():
+    """The job's tag resolves to the tag concourse_worker gives gpu_workers; the
+    task asks for the two things the GPU worker's hooks provide; GPU builds
+    are serialised; the task's timeout outlasts the model load's deadline and
+    stays within the 20 minutes the seed allows a first download."""
     pipeline = load(os.path.join(ROOT, "pipelines", "indextts2.yml"))
+    values = load(os.path.join(ROOT, "pipelines", "indextts2.vars.yml"))
     (job,) = pipeline["jobs"]
     assert job["serial"] is True
     task = next(s for s in job["plan"] if s.get("task") == "start-and-smoke")
-    assert task["tags"] == ["((gpu_worker_tag))"] and task["privileged"] is True and task["timeout"]
+    (tag,) = [VAR.sub(lambda m: str(values[m.group(1)]), t) for t in task["tags"]]
+    worker_defaults = load(os.path.join(ROOT, "roles", "concourse_worker", "defaults", "main.yml"))
+    gpu_tags = jinja2.Template(worker_defaults["concourse_worker_tags"]).render(
+        inventory_hostname="g1", groups={"gpu_workers": ["g1"]})
+    assert tag in yaml.safe_load(gpu_tags), f"tag {tag!r}; the role gives GPU workers {gpu_tags}"
     params = load(os.path.join(ROOT, task["file"][len("kit/"):]))["params"]
-    assert params["CACHE_HUB"] == "1" and params["NVIDIA_VISIBLE_DEVICES"] == "all"
-    assert load(os.path.join(ROOT, "pipelines", "indextts2.vars.yml"))["health_check_timeout"] == "20m"
+    cache_env = load(os.path.join(ROOT, "roles", "cache_hub", "defaults", "main.yml"))["cache_hub_env"]
+    assert params[cache_env] == "1" and params["NVIDIA_VISIBLE_DEVICES"] == "all"
+    timeout = duration_seconds(VAR.sub(lambda m: str(values[m.group(1)]), task["timeout"]))
+    deadline = int(VAR.sub(lambda m: str(values[m.group(1)]), str(task["params"]["READINESS_DEADLINE"])))
+    assert deadline < timeout <= 20 * 60
     assert {"on_failure", "on_error"} <= set(task) and {"on_failure", "on_error"} <= set(job)
+
+
+def test_durations_are_read_as_concourse_writes_them():
+    assert [duration_seconds(d) for d in ("20m", "1h30m", "90s", "1h")] == [1200, 5400, 90, 3600]
+    with pytest.raises(AssertionError):
+        duration_seconds("20 minutes")
 
 
 @pytest.mark.parametrize("script", sorted(glob.glob(os.path.join(ROOT, "pipelines", "*", "scripts", "*.sh"))),
