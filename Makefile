@@ -11,7 +11,7 @@ export LABKIT_ARTIFACT_CACHE ?= $(HOME)/.cache/concourse-gpu-kit/artifacts
 LABKIT := $(VENV)/bin/python -m labkit
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 
-.PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule e2e test bench clean
+.PHONY: help venv engine images artifacts local-artifacts lab lab-down lint unit molecule e2e test cold-test bench clean
 
 # Every target carries a `## ` line of help; tests/unit/test_makefile.py
 # fails when one does not.
@@ -52,8 +52,10 @@ lint: venv ## yamllint --strict and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint --profile production --strict
 
-unit: venv ## the unit tests (pytest tests/unit)
-	pytest -q tests/unit
+# Hermetic: sockets disabled, HOME and the caches empty temporary folders,
+# no Docker (tests/unit/conftest.py enforces it). -rs prints each SKIPPED line.
+unit: venv ## the unit tests (pytest tests/unit; no network, Docker or caches)
+	pytest -q -rs tests/unit
 
 # A scenario that needs what cannot be had here names it in
 # molecule/<scenario>/requires: one line "VARIABLE what is missing", e.g.
@@ -76,6 +78,12 @@ e2e: lab ## bring up the lab and run the end-to-end suite (tests/e2e) against it
 	pytest -rsx tests/e2e
 
 test: lint unit molecule e2e ## lint, unit tests, every molecule scenario and the end-to-end suite
+
+# What CI runs, as a new machine sees it: a fresh clone of HEAD, an empty
+# HOME and artifact cache, the kit's Docker images removed, its own lab
+# name, then `CI=true bash .ci/run`, timed. Run it before a release.
+cold-test: engine ## CI's run on a fresh clone with empty HOME and caches, the kit's images removed (timed)
+	scripts/cold-test.sh $(COLD_TEST_DIR)
 
 # A benchmark, not a test: a lab of its own (BENCH_LAB), about 40 minutes;
 # BENCH_QUICK=1 runs a shorter set. matplotlib (bench/requirements.txt) is

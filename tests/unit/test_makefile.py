@@ -30,3 +30,10 @@ def test_python_m_labkit_works_from_the_repository_root():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: labkit")
+
+
+def test_the_cold_test_script_passes_shellcheck():
+    script = os.path.join(ROOT, "scripts", "cold-test.sh")
+    assert os.access(script, os.X_OK), "scripts/cold-test.sh is not executable"
+    result = subprocess.run(["shellcheck", "--severity=style", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
