@@ -24,13 +24,18 @@ if [ -n "$(git -C "$source_dir" status --porcelain --untracked-files=no)" ]; the
 fi
 say "HEAD $(git -C "$source_dir" rev-parse --short HEAD), into $work"
 
-# A lab of the same name left by an earlier cold run would be reused, not built.
-if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+remove_lab() {
+    local old
     mapfile -t old < <(docker ps -aq --filter "label=org.concourse-gpu-kit.lab=$lab")
     [ "${#old[@]}" -eq 0 ] || docker rm -f "${old[@]}" >/dev/null
     mapfile -t old < <(docker volume ls -q --filter "label=org.concourse-gpu-kit.lab=$lab")
     [ "${#old[@]}" -eq 0 ] || docker volume rm -f "${old[@]}" >/dev/null
     docker network rm "$lab" >/dev/null 2>&1 || true
+}
+
+# A lab of the same name left by an earlier cold run would be reused, not built.
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    remove_lab
     mapfile -t images < <(docker image ls -q --filter "label=org.concourse-gpu-kit.recipe" | sort -u)
     if [ "${#images[@]}" -gt 0 ]; then
         say "removing the kit's images: $(docker image ls --format '{{.Repository}}:{{.Tag}}' \
@@ -63,4 +68,9 @@ set -e
 seconds=$(( $(date +%s) - started ))
 say "$(printf 'CI=true bash .ci/run exited %d after %d s (%dm%02ds) on %d cores; log: %s' \
     "$rc" "$seconds" $((seconds / 60)) $((seconds % 60)) "$(nproc)" "$work/cold-test.log")"
+if [ "$rc" -eq 0 ]; then
+    remove_lab
+else
+    say "its lab ($lab) is left for a look; the next cold run removes it"
+fi
 exit "$rc"
