@@ -25,7 +25,7 @@ GOOD = {
 }
 
 
-def preflight(tmp_path, **overrides):
+def preflight(tmp_path, *args, **overrides):
     variables = dict(GOOD, **overrides)
     (tmp_path / "vars.json").write_text(json.dumps({k: v for k, v in variables.items() if v is not None}))
     (tmp_path / "play.yml").write_text(
@@ -36,7 +36,8 @@ def preflight(tmp_path, **overrides):
                ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
     return subprocess.run(["ansible-playbook", "-i", "localhost,", str(tmp_path / "play.yml"),
                            "-e", f"@{tmp_path / 'vars.json'}",
-                           "-e", f"ansible_python_interpreter={sys.executable}", "--tags", "concourse_pipelines_preflight"],
+                           "-e", f"ansible_python_interpreter={sys.executable}", "--tags", "concourse_pipelines_preflight",
+                           *args],
                           capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
 
 
@@ -70,3 +71,27 @@ def test_bad_input_fails_naming_the_cause(tmp_path, overrides, message):
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
     assert "a-long-password-from-vault" not in result.stdout + result.stderr
+
+
+SECRET = {"notify_webhook_url": "https://hooks.example.internal/hooks/a-secret-token-0123"}
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([{"name": "IndexTTS", "file": "pipelines/indextts2.yml", "secret_vars": SECRET}],
+     "a pipeline name starts with a lower-case"),
+    ([{"name": "a", "file": "pipelines/indextts2.yml", "team": "no team", "secret_vars": SECRET}],
+     "must be a plain name"),
+    ([{"name": "a", "file": "pipelines/indextts2.yml", "secret_vars": SECRET},
+      {"name": "a", "file": "pipelines/indextts2.yml", "secret_vars": SECRET}],
+     "names a pipeline twice in one team"),
+    ([{"name": "a", "file": "pipelines/absent.yml", "secret_vars": SECRET}], "pipelines/absent.yml"),
+    ([{"file": "pipelines/indextts2.yml", "secret_vars": SECRET}], "name"),
+], ids=["bad-name", "bad-team", "duplicate", "missing-file", "no-name"])
+def test_a_failing_entry_never_prints_its_secret_vars(tmp_path, entries, message):
+    """Whatever fails in the preflight, at -vv, an entry's secret_vars stay unprinted
+    (a failed loop item is printed whole: the name check once printed them)."""
+    result = preflight(tmp_path, "-vv", concourse_pipelines_list=entries)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr, result.stdout[-3000:]
+    output = result.stdout + result.stderr
+    assert "a-secret-token-0123" not in output and "a-long-password-from-vault" not in output
