@@ -20,6 +20,7 @@ match is a concourse_release (and concourse_web) case.
 The inventory-level refusals (playbooks/inventory-check.yml, run through
 site.yml so that no host is contacted) are further below.
 """
+import glob
 import hashlib
 import io
 import json
@@ -385,3 +386,16 @@ def test_the_inventory_check_runs_under_limit(tmp_path):
                              os.path.join(ROOT, "playbooks", "inventory-check.yml")], cwd=tmp_path,
                             env=ansible_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "are both web node and worker" in result.stdout, result.stdout[-2000:]
+
+
+OPERATOR_PLAYBOOKS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "playbooks", "*.yml"))
+                            if not p.endswith("/inventory-check.yml"))
+
+
+@pytest.mark.parametrize("playbook", OPERATOR_PLAYBOOKS)
+def test_every_playbook_an_operator_runs_checks_the_inventory_first(tmp_path, playbook):
+    """A tier, a backup, an upgrade or a re-provisioning: a bad inventory stops each at the check."""
+    case_id, changes, fragment = INVENTORY_CASES[0]
+    result, report = run_playbook(tmp_path, playbook, changes)
+    assert result.returncode == 2, result.stdout[-2000:]
+    assert [play["play"]["name"] for play in report["plays"]] == ["Check the inventory"], result.stdout[-2000:]

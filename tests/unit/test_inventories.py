@@ -89,7 +89,7 @@ def test_a_copy_made_as_the_readme_says_works(tmp_path):
     subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(password), str(vault)],
                    cwd=ROOT, env=ENV, check=True, capture_output=True)
     assert vault.read_text().startswith("$ANSIBLE_VAULT;"), "the Vault file is not encrypted"
-    (prod / "files" / "ci.example.com.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    (prod / "files" / "ci.example.internal.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     for playbook, extra in (("site.yml", ["--syntax-check"]), ("playbooks/inventory-check.yml", [])):
         result = subprocess.run(["ansible-playbook", "-i", str(prod), "--vault-password-file", str(password),
                                  *extra, playbook], cwd=ROOT, env=ENV, capture_output=True, text=True)
