@@ -6,7 +6,10 @@ In this order:
 2. The official archive downloaded earlier into the artifact cache.
 3. One try at the official download (short timeout), verified against the
    SHA-256 pinned in roles/concourse_release/defaults/main.yml, or else the
-   checksum file published beside the archive; kept in the artifact cache.
+   checksum file published beside the archive (upstream publishes
+   `<archive>.sha1`; a mirror's `<archive>.sha256` is taken too); it says
+   which value it used and where from, and keeps the archive in the
+   artifact cache with its SHA-256 beside it.
 Otherwise there is none: the lab runs site.yml with --skip-tags concourse
 and says SKIP_LINE.
 """
@@ -56,24 +59,45 @@ def download(rel: dict, dest: str, timeout: float = 10.0) -> str | None:
     except (urllib.error.URLError, OSError, ValueError) as err:
         say(f"the official Concourse archive could not be downloaded ({getattr(err, 'reason', err)})")
         return None
-    expected = rel["sha256"]
-    if not expected:
-        try:
-            expected = _fetch(rel["url"] + ".sha256", timeout).decode().split()[0]
-        except (urllib.error.URLError, OSError, ValueError, IndexError) as err:
-            say(f"no SHA-256 pinned and no checksum file beside the archive ({err}): not used")
+    if rel["sha256"]:
+        algorithm, expected, source = "sha256", rel["sha256"], "the SHA-256 pinned in concourse_release_checksums"
+    else:
+        algorithm, expected, source = published_checksum(rel["url"], timeout)
+        if not expected:
+            say(f"no SHA-256 pinned and no checksum file beside the archive ({source}): not used")
             return None
-    actual = hashlib.sha256(data).hexdigest()
+    actual = hashlib.new(algorithm, data).hexdigest()
     if actual != expected:
-        say(f"downloaded {rel['asset']} has SHA-256 {actual}, expected {expected}: not used")
+        say(f"downloaded {rel['asset']} has {algorithm.upper()} {actual}, expected {expected} from {source}: not used")
         return None
+    say(f"downloaded {rel['asset']}: {algorithm.upper()} {actual} matches {source}")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     with open(dest + ".tmp", "wb") as handle:
         handle.write(data)
     os.replace(dest + ".tmp", dest)
     with open(dest + ".sha256", "w", encoding="utf-8") as handle:
-        handle.write(f"{actual}  {rel['asset']}\n")
+        handle.write(f"{hashlib.sha256(data).hexdigest()}  {rel['asset']}\n")
     return dest
+
+
+# The checksum files a release may publish beside an archive: upstream's
+# first, then the SHA-256 some mirrors add. (algorithm, hex digits)
+PUBLISHED_SUMS = (("sha1", 40), ("sha256", 64))
+
+
+def published_checksum(url: str, timeout: float) -> tuple[str, str, str]:
+    """(algorithm, expected digest, where it came from) from the file beside url; digest '' when none answered."""
+    reasons = []
+    for algorithm, digits in PUBLISHED_SUMS:
+        try:
+            words = _fetch(f"{url}.{algorithm}", timeout).decode().split()
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reasons.append(f"{url}.{algorithm}: {getattr(err, 'reason', err)}")
+            continue
+        if words and re.fullmatch(f"[0-9a-f]{{{digits}}}", words[0]):
+            return algorithm, words[0], f"{url}.{algorithm}"
+        reasons.append(f"{url}.{algorithm} holds no {algorithm.upper()}")
+    return "", "", "; ".join(reasons)
 
 
 def find_archive(environ: dict | None = None, rel: dict | None = None, timeout: float = 10.0) -> str | None:

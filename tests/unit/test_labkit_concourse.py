@@ -62,7 +62,27 @@ def test_a_download_is_verified_and_cached(tmp_path, monkeypatch, site):
     path = concourse.find_archive({}, rel(url, digest), timeout=5)
     assert path == str(tmp_path / "cache" / "concourse" / "9.9.9" / "linux-amd64" / "concourse-9.9.9-linux-amd64.tgz")
     assert open(path + ".sha256").read().split()[0] == digest
-    # Without a pinned checksum the published checksum file beside the archive is used.
+    # Without a pinned checksum, a mirror's SHA-256 file beside the archive is used.
     (root / "concourse.tgz.sha256").write_text(f"{digest}  concourse.tgz\n")
     monkeypatch.setenv("LABKIT_ARTIFACT_CACHE", str(tmp_path / "cache2"))
     assert concourse.find_archive({}, rel(url), timeout=5)
+
+
+def test_without_a_pin_upstreams_sha1_file_is_used_and_named(tmp_path, monkeypatch, site, capsys):
+    """Upstream publishes <archive>.sha1 beside each release archive, not a SHA-256."""
+    root, url = site
+    sha1 = hashlib.sha1(b"stand-in archive").hexdigest()  # noqa: S324 - upstream's published checksum
+    monkeypatch.setenv("LABKIT_ARTIFACT_CACHE", str(tmp_path / "cache"))
+    assert concourse.find_archive({}, rel(url), timeout=5) is None
+    assert "no checksum file beside the archive" in capsys.readouterr().err
+    (root / "concourse.tgz.sha1").write_text(f"{'0' * 40}  concourse.tgz\n")
+    assert concourse.find_archive({}, rel(url), timeout=5) is None
+    assert f"expected {'0' * 40} from {url}.sha1: not used" in capsys.readouterr().err
+    (root / "concourse.tgz.sha1").write_text(f"{sha1}  concourse.tgz\n")
+    path = concourse.find_archive({}, rel(url), timeout=5)
+    assert path and open(path + ".sha256").read().split()[0] == hashlib.sha256(b"stand-in archive").hexdigest()
+    assert f"SHA1 {sha1} matches {url}.sha1" in capsys.readouterr().err
+    # A pinned SHA-256 wins over the file beside the archive.
+    monkeypatch.setenv("LABKIT_ARTIFACT_CACHE", str(tmp_path / "cache2"))
+    assert concourse.find_archive({}, rel(url, "f" * 64), timeout=5) is None
+    assert "from the SHA-256 pinned in concourse_release_checksums: not used" in capsys.readouterr().err
