@@ -1,6 +1,7 @@
 """The shipped inventories parse, and the inventory check catches bad ones."""
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -122,3 +123,23 @@ def test_a_task_delegated_in_the_lab_reaches_the_target_hosts_container(tmp_path
                           str(playbook)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"container=unit-lab-{target}" in out.stdout, out.stdout
+
+
+def test_the_kits_lint_passes_an_operators_inventory_with_a_vault_file(tmp_path):
+    """`make lint` in a clone holding inventories/prod made as the README says,
+    its Vault file encrypted: the kit's lint configuration, on that inventory."""
+    kit = tmp_path / "kit"
+    (kit / "inventories").mkdir(parents=True)
+    for name in (".yamllint", ".ansible-lint"):
+        shutil.copy(os.path.join(ROOT, name), kit / name)
+    prod = kit / "inventories" / "prod"
+    shutil.copytree(os.path.join(ROOT, "inventories", "example"), prod)
+    vault = prod / "group_vars" / "all" / "vault.yml"
+    shutil.copy(str(vault) + ".example", vault)
+    password = tmp_path / "vault-pass"
+    password.write_text("a-test-vault-password\n")
+    subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(password), str(vault)],
+                   cwd=kit, env=ENV, check=True, capture_output=True)
+    for argv in (["yamllint", "--strict", "."], ["ansible-lint", "--profile", "production", "--strict"]):
+        result = subprocess.run(argv, cwd=kit, env=ENV, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{argv[0]}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
