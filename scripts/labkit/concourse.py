@@ -76,7 +76,8 @@ def download(rel: dict, dest: str, timeout: float = 10.0) -> str | None:
         handle.write(data)
     os.replace(dest + ".tmp", dest)
     with open(dest + ".sha256", "w", encoding="utf-8") as handle:
-        handle.write(f"{hashlib.sha256(data).hexdigest()}  {rel['asset']}\n")
+        sha256 = actual if algorithm == "sha256" else hashlib.sha256(data).hexdigest()
+        handle.write(f"{sha256}  {rel['asset']}\n")
     return dest
 
 

@@ -395,7 +395,7 @@ OPERATOR_PLAYBOOKS = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.
 @pytest.mark.parametrize("playbook", OPERATOR_PLAYBOOKS)
 def test_every_playbook_an_operator_runs_checks_the_inventory_first(tmp_path, playbook):
     """A tier, a backup, an upgrade or a re-provisioning: a bad inventory stops each at the check."""
-    case_id, changes, fragment = INVENTORY_CASES[0]
+    _, changes, _ = INVENTORY_CASES[0]
     result, report = run_playbook(tmp_path, playbook, changes)
     assert result.returncode == 2, result.stdout[-2000:]
     assert [play["play"]["name"] for play in report["plays"]] == ["Check the inventory"], result.stdout[-2000:]
