@@ -1,12 +1,19 @@
 """The Concourse web node in the lab, through the proxy, as people and fly use it (issue 10)."""
+import base64
 import html
+import json
 import re
 import textwrap
+import time
 import urllib.parse
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from conftest import CONCOURSE_VERSION, wait_for
+from conftest import CONCOURSE_VERSION, TASK_IMAGE, wait_for
 
 pytestmark = pytest.mark.usefixtures("concourse_required")
 
@@ -68,6 +75,75 @@ def test_trigger_and_watch_a_build(fly, workers_registered):
     assert "hello from the lab" in triggered.stdout
     watched = fly.run("watch", "-j", "e2e-watch/hello", timeout=300)
     assert "hello from the lab" in watched.stdout
+
+
+def b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def verify_jwt(token: str, jwks: dict) -> dict:
+    """The claims of token, once its signature is verified with the key of jwks that its header names."""
+    header_b64, claims_b64, signature_b64 = token.split(".")
+    header = json.loads(b64url(header_b64))
+    [key] = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
+    signed, signature = f"{header_b64}.{claims_b64}".encode(), b64url(signature_b64)
+    number = lambda name: int.from_bytes(b64url(key[name]), "big")  # noqa: E731
+    if header["alg"] == "RS256":
+        public = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+        public.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    elif header["alg"] == "ES256":
+        public = ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP256R1()).public_key()
+        half = len(signature) // 2
+        der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+        public.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+    else:
+        raise AssertionError(f"unexpected algorithm {header['alg']}")
+    return json.loads(b64url(claims_b64))
+
+
+IDTOKEN_PIPELINE = {
+    "var_sources": [{"name": "cloud", "type": "idtoken", "config": {"audience": ["sts.example.test"]}}],
+    "jobs": [{"name": "federate", "plan": [{"task": "print-token", "config": {
+        "platform": "linux",
+        "image_resource": {"type": "registry-image", "source": TASK_IMAGE},
+        # Concourse redacts the token from the log; in 40-character lines it
+        # passes, as in Concourse's own acceptance test (testflight/idtoken_test.go).
+        "run": {"path": "sh", "args": ["-ec", "printf '%s\\n' '((cloud:token))' | fold -w 40 | sed 's/^/ID-TOKEN: /'"]},
+    }}]}],
+}
+
+
+def test_an_idtoken_verifies_against_the_keys_published_without_credentials(fly, anonymous, lab, workers_registered):
+    """Issue 27: a cloud's STS or Vault fetches the discovery documents from the external URL, with no password."""
+    assert workers_registered, "no worker is running in this lab"
+    discovery = anonymous.get(anonymous.url("/.well-known/openid-configuration"), timeout=30)
+    assert discovery.status_code == 200, discovery.text[:300]
+    issuer = discovery.json()["issuer"]
+    assert issuer == lab.url.rstrip("/")
+    assert discovery.json()["jwks_uri"] == issuer + "/.well-known/jwks.json"
+    jwks = anonymous.get(anonymous.url("/.well-known/jwks.json"), timeout=30)
+    assert jwks.status_code == 200 and jwks.json()["keys"], jwks.text[:300]
+    assert anonymous.post(anonymous.url("/.well-known/jwks.json"), timeout=30).status_code == 405
+
+    pipeline = f"{fly.home}/idtoken.yml"
+    with open(pipeline, "w", encoding="utf-8") as handle:
+        json.dump(IDTOKEN_PIPELINE, handle)
+    fly.run("set-pipeline", "-n", "-p", "e2e-idtoken", "-c", pipeline)
+    fly.run("unpause-pipeline", "-p", "e2e-idtoken")
+    triggered = fly.run("trigger-job", "-w", "-j", "e2e-idtoken/federate", timeout=600)
+    token = "".join(line.split("ID-TOKEN: ", 1)[1].strip()
+                    for line in triggered.stdout.splitlines() if "ID-TOKEN: " in line)
+    assert token.count(".") == 2, triggered.stdout[-2000:]
+    claims = verify_jwt(token, jwks.json())
+    assert claims["iss"] == issuer
+    assert "sts.example.test" in ([claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"])
+    assert (claims["team"], claims["pipeline"], claims["sub"]) == ("main", "e2e-idtoken", "main/e2e-idtoken")
+    assert claims["exp"] > time.time()
+    # The check can fail: the same signature over other claims is refused.
+    header_b64, _, signature_b64 = token.split(".")
+    forged = base64.urlsafe_b64encode(json.dumps(dict(claims, team="other")).encode()).decode().rstrip("=")
+    with pytest.raises(InvalidSignature):
+        verify_jwt(f"{header_b64}.{forged}.{signature_b64}", jwks.json())
 
 
 def test_browser_login_through_the_proxy(proxy, lab):

@@ -3,14 +3,17 @@
 Requests go to nginx on the host itself (https://127.0.0.1); the upstream
 probe (files/upstream_probe.py) answers with what nginx forwarded.
 """
+import base64
 import hashlib
 import json
 import os
 import re
 import shlex
+import time
 import uuid
 
 import pytest
+import yaml
 
 BASE = "https://127.0.0.1"
 OPS = "ops:correct-horse-battery"
@@ -103,6 +106,46 @@ def test_token_endpoint_gets_client_credentials(host):
 def test_what_fly_asks_first_is_open(host, path):
     seen = forwarded(host, path)
     assert seen["path"] == path and seen["authorization"] is None
+
+
+@pytest.mark.parametrize("path", ["/.well-known/openid-configuration", "/.well-known/jwks.json"])
+def test_openid_discovery_is_open_and_read_only(host, path):
+    """Issue 27: whoever verifies an `idtoken` var source's tokens fetches these without the proxy's password."""
+    seen = forwarded(host, path)
+    assert seen["path"] == path and seen["method"] == "GET" and seen["authorization"] is None
+    for method in ("POST", "PUT", "DELETE"):
+        status, body = curl(host, path, "-X", method)
+        assert status == 405 and '"method"' not in body, (method, status, body)
+
+
+@pytest.mark.parametrize("path", ["/.well-known/", "/.well-known/other", "/.well-known/jwks.json/x"])
+def test_nothing_else_under_well_known_is_open(host, path):
+    assert curl(host, path)[0] == 401
+
+
+def test_another_authorization_scheme_is_asked_for_basic(host):
+    headers = host.check_output(f"curl -sk -D - -o /dev/null -H 'Authorization: Digest x' {BASE}/api/v1/teams")
+    assert headers.startswith("HTTP/1.1 401") and 'WWW-Authenticate: Basic realm="Concourse"' in headers
+
+
+def test_the_credential_check_is_private(host):
+    """Its socket takes a client address from its caller: only root and nginx's user may reach it."""
+    run_dir = host.file("/run/nginx-kit")
+    assert (run_dir.mode, run_dir.user, run_dir.group) == (0o750, "root", "www-data")
+    assert host.file("/run/nginx-kit/check.sock").is_socket
+    assert "d /run/nginx-kit 0750 root www-data" in host.file("/etc/tmpfiles.d/concourse-gpu-kit-nginx.conf").content_string
+    nobody = host.run("runuser -u nobody -- curl -s --unix-socket /run/nginx-kit/check.sock http://x/basic")
+    assert nobody.rc != 0, nobody.stdout
+
+
+INDEXTTS = "https://127.0.0.1:7443"
+
+
+def test_indextts_site_takes_people_not_concourse_tokens(host):
+    assert curl(host, "/", base=INDEXTTS)[0] == 401
+    assert curl(host, "/", "-u", OPS, base=INDEXTTS)[0] == 200
+    status, body = curl(host, "/", "-H", ACCEPTED, base=INDEXTTS)
+    assert status == 401 and '"method"' not in body, (status, body)
 
 
 def test_a_crafted_path_does_not_open_the_proxy(host):
@@ -199,7 +242,7 @@ def rapid_posts(host, path, *args, count=20):
     return [int(code) for code in out.split()]
 
 
-# Last in the file: they spend the client's password budget.
+# They spend the client's budget of password POSTs (another zone than the guesses below).
 def test_password_guesses_on_the_token_endpoint_are_rate_limited(host):
     codes = rapid_posts(host, "/sky/issuer/token", "-u", "fly:Zmx5",
                         "--data", "'grant_type=password&username=admin&password=wrong'")
@@ -210,3 +253,101 @@ def test_password_guesses_on_the_token_endpoint_are_rate_limited(host):
 def test_password_guesses_on_the_login_form_are_rate_limited(host):
     codes = rapid_posts(host, "/sky/issuer/auth/local/login", "-u", OPS, "--data", "'login=admin&password=wrong'")
     assert codes.count(429) >= 10, codes
+
+
+# Runs on the test host: timed requests over kept-alive TLS connections, so
+# that what is measured is nginx's work per request, not curl's start or a
+# TLS handshake. Prints one JSON object.
+TIMED = r"""
+import base64, http.client, json, ssl, statistics, sys, time
+host, count, plans = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+context = ssl._create_unverified_context()
+def connect():
+    return http.client.HTTPSConnection(host, 443, context=context, timeout=30)
+connections = {name: connect() for name in plans}
+times = {name: [] for name in plans}
+codes = {name: [] for name in plans}
+for _ in range(count):
+    for name, (path, authorization) in plans.items():
+        headers = {"Authorization": authorization} if authorization else {}
+        start = time.perf_counter()
+        connections[name].request("GET", path, headers=headers)
+        response = connections[name].getresponse()
+        response.read()
+        times[name].append(time.perf_counter() - start)
+        codes[name].append(response.status)
+        if response.getheader("Connection", "").lower() == "close":
+            connections[name] = connect()
+print(json.dumps({name: {"median_ms": statistics.median(times[name]) * 1000, "codes": sorted(set(codes[name])),
+                         "count": {str(code): codes[name].count(code) for code in set(codes[name])},
+                         "seconds": sum(times[name])} for name in plans}))
+"""
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def timed(host, plans, count=50, address="127.0.0.1"):
+    """{plan: {median_ms, codes, count, seconds}} of `count` rounds of one request per plan."""
+    out = host.check_output(f"python3 -c {shlex.quote(TIMED)} {address} {count} {shlex.quote(json.dumps(plans))}")
+    return json.loads(out)
+
+
+def own_address(host):
+    """The container's address on its network: to nginx a client other than 127.0.0.1."""
+    return host.check_output("hostname -I").split()[0]
+
+
+def test_an_authenticated_request_costs_at_most_twice_an_open_one(host):
+    """Issue 27: bcrypt (cost 12) was checked on every request, about 200 ms each."""
+    plans = {"open": ["/api/v1/info", None],
+             "basic": ["/api/v1/teams", basic("ops", "correct-horse-battery")],
+             "bearer": ["/api/v1/teams", "Bearer kit-test-accepted-token"]}
+    result = timed(host, plans)
+    print("per-request cost through the proxy:", json.dumps(result))
+    assert all(result[name]["codes"] == [200] for name in plans), result
+    for name in ("basic", "bearer"):
+        assert result[name]["median_ms"] <= 2 * result["open"]["median_ms"], result
+
+
+def test_a_browser_burst_with_one_credential_is_never_throttled(host):
+    """A page load fires requests in parallel before any answer is cached; none may be refused."""
+    out = host.check_output(
+        "for i in $(seq 30); do curl -sk -o /dev/null -w '%{http_code}\\n' -u browser:browser-test-password "
+        f"https://{own_address(host)}/api/v1/teams & done; wait")
+    assert out.split() == ["200"] * 30, out
+    steady = timed(host, {"basic": ["/api/v1/teams", basic("browser", "browser-test-password")]}, count=100,
+                   address=own_address(host))
+    assert steady["basic"]["codes"] == [200], steady
+
+
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "nginx_proxy", "defaults", "main.yml"),
+          encoding="utf-8") as _defaults:
+    DEFAULTS = yaml.safe_load(_defaults)
+GUESS_BURST = DEFAULTS["nginx_proxy_guess_burst"]
+GUESSES_PER_SECOND = int(DEFAULTS["nginx_proxy_guess_rate"].split("r/")[0]) / {"s": 1, "m": 60}[
+    DEFAULTS["nginx_proxy_guess_rate"][-1]]
+
+
+# Last in the file: it spends the client's password budget.
+def test_password_guesses_on_every_path_are_throttled(host):
+    """Issue 27: 100 wrong passwords on / got 100 answers of 401 and none was refused."""
+    signed_in = basic("ops", "correct-horse-battery")
+    assert timed(host, {"ops": ["/", signed_in]}, count=1)["ops"]["codes"] == [200]
+    right = ["/", basic("guessed", "guessed-test-password")]
+    guesses = {f"guess{n}": ["/", basic("guessed", f"wrong-guess-{n}")] for n in range(60)}
+    start = time.monotonic()
+    # The right password comes straight after the wrong ones, in one go.
+    result = timed(host, dict(guesses, right=right), count=1)
+    elapsed = time.monotonic() - start
+    answered = sum(1 for name in guesses if result[name]["codes"] == [401])
+    refused = sum(1 for name in guesses if result[name]["codes"] == [429])
+    print(f"60 wrong guesses in {elapsed:.1f} s: {answered} answered 401, {refused} refused 429")
+    assert answered + refused == 60, result
+    assert answered <= GUESS_BURST + elapsed * GUESSES_PER_SECOND + 1, f"{answered} checked in {elapsed:.1f} s"
+    # A throttled client cannot have a right guess confirmed either...
+    assert result["right"]["codes"] == [429], result["right"]
+    # ...while someone already signed in from that address, and other clients, go on.
+    assert timed(host, {"ops": ["/", signed_in]}, count=1)["ops"]["codes"] == [200]
+    assert timed(host, {"right": right}, count=1, address=own_address(host))["right"]["codes"] == [200]
