@@ -5,15 +5,19 @@ concourse in Concourse's release layout), not Concourse: what is tested is
 how the role treats an archive, not the archive.
 """
 import hashlib
+import http.server
 import io
 import os
 import subprocess
 import sys
 import tarfile
+import threading
 
 import pytest
 
-from conftest import ROOT
+from conftest import LOOPBACK, ROOT
+
+pytestmark = LOOPBACK  # a stand-in release site on loopback
 
 PLAY = """
 - hosts: localhost
@@ -25,7 +29,10 @@ PLAY = """
     concourse_release_version: "%(version)s"
     concourse_release_archive: "%(archive)s"
     concourse_release_archive_sha256: "%(sha256)s"
-    concourse_release_checksums: {}
+    concourse_release_checksums: %(pins)s
+    concourse_release_url: "%(url)s"
+    concourse_release_checksum_url: "%(checksum_url)s"
+    release_artifact_cache_dir: "%(cache)s"
   tasks:
     - ansible.builtin.include_role:
         name: concourse_release
@@ -54,13 +61,15 @@ def make_archive(path, version):
     return digest
 
 
-def play(tmp_path, version, archive, sha256=""):
+def play(tmp_path, version, archive, sha256="", url="", pins="{}", checksum_url=None):
     out = tmp_path / "changed"
     if out.exists():
         out.unlink()
     (tmp_path / "play.yml").write_text(PLAY % dict(
         secrets=tmp_path / "secrets", install=tmp_path / "opt", version=version,
-        archive=archive, sha256=sha256, out=out))
+        archive=archive, sha256=sha256, out=out, url=url or "http://127.0.0.1:9/concourse-{arch}.tgz", pins=pins,
+        checksum_url="sha1:{{ concourse_release_url }}.sha1" if checksum_url is None else checksum_url,
+        cache=tmp_path / "cache"))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_BECOME="false")
@@ -116,7 +125,7 @@ def test_tampered_archive_is_refused(tmp_path):
     make_archive(v1, "1.0.0")
     result, _ = play(tmp_path, "1.0.0", v1, sha256="0" * 64)
     assert result.returncode != 0
-    assert "expected " + "0" * 64 in result.stdout
+    assert "expected sha256:" + "0" * 64 in result.stdout
     assert not (tmp_path / "opt").exists()
 
 
@@ -125,10 +134,67 @@ def test_archive_without_checksum_is_refused(tmp_path):
     make_archive(v1, "1.0.0")
     result, _ = play(tmp_path, "1.0.0", v1)
     assert result.returncode != 0
-    assert "has no SHA-256 to check it against" in result.stdout
+    assert "has no checksum to check it against" in result.stdout
 
 
-def test_download_without_pinned_checksum_names_the_fix(tmp_path):
-    result, _ = play(tmp_path, "1.0.0", "")
+def test_a_given_archive_is_checked_against_upstreams_sha1_beside_it(tmp_path):
+    """Issue 22: an operator copies the official archive with the .sha1 that upstream publishes beside it."""
+    v1 = tmp_path / "concourse-1.0.0-linux-amd64.tgz"
+    make_archive(v1, "1.0.0")
+    (tmp_path / (v1.name + ".sha1")).write_text("0" * 40 + f"  {v1.name}\n")
+    result, _ = play(tmp_path, "1.0.0", v1)
     assert result.returncode != 0
-    assert "concourse_release_checksums has no SHA-256 for concourse-1.0.0-linux-" in result.stdout
+    assert f"expected sha1:{'0' * 40}" in result.stdout
+    (tmp_path / (v1.name + ".sha1")).write_text(hashlib.sha1(v1.read_bytes()).hexdigest() + f"  {v1.name}\n")
+    result, _ = play(tmp_path, "1.0.0", v1)
+    assert "concourse_release : Assert the given archive exists and matches its checksum" in result.stdout
+    assert "has no checksum" not in result.stdout and "expected sha1" not in result.stdout, result.stdout[-3000:]
+
+
+def test_download_without_a_way_to_check_it_names_the_fix(tmp_path):
+    result, _ = play(tmp_path, "1.0.0", "", checksum_url="")
+    assert result.returncode != 0
+    assert "concourse_release_checksums has nothing for concourse-1.0.0-linux-" in result.stdout
+    assert "pin the checksum" in result.stdout
+
+
+def test_a_malformed_pin_is_named(tmp_path):
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    result, _ = play(tmp_path, "1.0.0", "", pins="{%s: 'sha1:%s'}" % (arch, "a" * 64))
+    assert result.returncode != 0
+    assert f"concourse_release_checksums.{arch} 'sha1:{'a' * 64}' is not <algorithm>:<hex>" in result.stdout
+
+
+@pytest.fixture
+def release_site(tmp_path):
+    """A stand-in release page on loopback: the archive and the .sha1 beside it, as upstream publishes them."""
+    root = tmp_path / "site"
+    root.mkdir()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+    archive = root / f"concourse-1.0.0-linux-{arch}.tgz"
+    make_archive(archive, "1.0.0")
+    (root / (archive.name + ".sha1")).write_text(hashlib.sha1(archive.read_bytes()).hexdigest() + f"  {archive.name}\n")
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/concourse-1.0.0-linux-{{arch}}.tgz", archive
+    server.shutdown()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the role installs as root (owner: root)")
+def test_a_download_without_a_pin_is_checked_against_the_published_sha1(tmp_path, release_site):
+    """Issue 22: with nothing pinned, the .sha1 published beside the archive is fetched and checked, and said."""
+    url, archive = release_site
+    result, changed = play(tmp_path, "1.0.0", "", url=url)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert changed == "True"
+    said = " ".join(result.stdout.split())
+    assert f"the sha1 that upstream publishes at {url.replace('{arch}', archive.name.split('-')[-1][:-4])}.sha1 (nothing pinned)" in said
+    # A .sha1 that does not match refuses the archive before anything is installed.
+    (archive.parent / (archive.name + ".sha1")).write_text("0" * 40 + f"  {archive.name}\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    result, _ = play(other, "1.0.0", "", url=url)
+    assert result.returncode != 0
+    assert not (other / "opt" / "1.0.0").exists()

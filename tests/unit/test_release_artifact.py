@@ -32,6 +32,7 @@ PLAY = """
         release_artifact_member: "%(member)s"
         release_artifact_url: "%(url)s"
         release_artifact_checksums: %(checksums)s
+        release_artifact_checksum_url: "%(checksum_url)s"
         release_artifact_local_dir: "%(local_dir)s"
         release_artifact_cache_dir: "%(cache)s"
     - ansible.builtin.copy:
@@ -58,10 +59,10 @@ def site(tmp_path):
     server.shutdown()
 
 
-def play(tmp_path, url="", checksums="{}", local_dir="", member="demo-linux-{arch}"):
+def play(tmp_path, url="", checksums="{}", local_dir="", member="demo-linux-{arch}", checksum_url=""):
     out = tmp_path / "staged"
     (tmp_path / "play.yml").write_text(PLAY % dict(url=url, checksums=checksums, local_dir=local_dir, member=member,
-                                                   cache=tmp_path / "cache", out=out))
+                                                   cache=tmp_path / "cache", out=out, checksum_url=checksum_url))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_ROLES_PATH=os.path.join(ROOT, "roles"), ANSIBLE_NOCOLOR="1")
     result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-e",
@@ -102,7 +103,61 @@ def test_missing_checksum_names_the_fix(tmp_path, site):
     _, url, _ = site
     result, _ = play(tmp_path, url=url, checksums="{}")
     assert result.returncode != 0
-    assert f"no SHA-256 for demo 1.0.0 linux-{ARCH}" in result.stdout
+    assert f"no checksum for demo 1.0.0 linux-{ARCH}: pin it" in result.stdout
+
+
+def test_a_pin_in_algorithm_form_is_checked(tmp_path, site):
+    """Issue 22: upstream publishes a SHA-1; get_url's <algorithm>:<hex> form takes it as pinned."""
+    root, url, _ = site
+    sha1 = hashlib.sha1((root / f"demo-linux-{ARCH}.zip").read_bytes()).hexdigest()
+    result, out = play(tmp_path, url=url, checksums="{%s: 'sha1:%s'}" % (ARCH, sha1))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"linux-{ARCH}: pinned sha1:{sha1}" in result.stdout
+    (tmp_path / "wrong").mkdir()
+    result, _ = play(tmp_path / "wrong", url=url, checksums="{%s: 'sha1:%s'}" % (ARCH, "0" * 40))
+    assert result.returncode != 0 and "checksum" in result.stdout.lower()
+
+
+@pytest.mark.parametrize("pin", ["md5:" + "0" * 32, "sha1:" + "0" * 64, "sha256:xyz", "0" * 40])
+def test_a_malformed_pin_is_named(tmp_path, site, pin):
+    _, url, _ = site
+    result, _ = play(tmp_path, url=url, checksums="{%s: '%s'}" % (ARCH, pin))
+    assert result.returncode != 0
+    assert f"checksum '{pin}' is not <algorithm>:<hex digest>" in result.stdout.replace("\n", " ")
+
+
+def publish(root, text):
+    (root / f"demo-linux-{ARCH}.zip.sha1").write_text(text)
+
+
+def test_without_a_pin_the_published_checksum_file_is_checked(tmp_path, site):
+    """Issue 22: with nothing pinned, the checksum file published beside the asset is fetched and checked."""
+    root, url, digest = site
+    sha1 = hashlib.sha1((root / f"demo-linux-{ARCH}.zip").read_bytes()).hexdigest()
+    publish(root, f"{sha1}  demo-linux-{ARCH}.zip\n")
+    result, out = play(tmp_path, url=url, checksum_url=f"sha1:{url}.sha1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert out.read_text().endswith(f"linux-{ARCH}/unpacked-{digest[:16]}/demo-linux-{ARCH}")
+    said = " ".join(result.stdout.split())
+    assert (f"demo 1.0.0 linux-{ARCH}: the sha1 that upstream publishes at {url.replace('{arch}', ARCH)}.sha1 "
+            f"(nothing pinned); SHA-256 {digest}.") in said, said[-3000:]
+
+
+def test_a_published_checksum_that_differs_is_refused(tmp_path, site):
+    root, url, _ = site
+    publish(root, f"{'0' * 40}  demo-linux-{ARCH}.zip\n")
+    result, out = play(tmp_path, url=url, checksum_url=f"sha1:{url}.sha1")
+    assert result.returncode != 0 and "checksum" in result.stdout.lower()
+    assert not out.exists()
+    assert not (tmp_path / "cache" / "demo" / "1.0.0" / f"linux-{ARCH}" / f"demo-linux-{ARCH}.zip").exists()
+
+
+def test_a_pin_wins_over_the_published_file(tmp_path, site):
+    root, url, digest = site
+    publish(root, f"{'0' * 40}  demo-linux-{ARCH}.zip\n")
+    result, _ = play(tmp_path, url=url, checksums="{%s: 'sha256:%s'}" % (ARCH, digest), checksum_url=f"sha1:{url}.sha1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"pinned sha256:{digest}" in result.stdout
 
 
 def test_local_dir_is_verified_against_its_sums(tmp_path, site):
