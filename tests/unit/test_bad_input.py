@@ -101,6 +101,9 @@ CASES = {
         ("unknown-os", {"fake_facts": {"distribution": "Fedora", "distribution_major_version": "40"}},
          "postgresql_version", "no default PostgreSQL version"),
         ("settings-type", {"postgresql_settings": ["max_connections", 100]}, "postgresql_settings", None),
+        ("backup-schedule", {"postgresql_backup_schedule": "every tuesday-ish"}, "postgresql_backup_schedule",
+         "not a systemd calendar expression"),
+        ("backup-keep", {"postgresql_backup_keep": 0}, "postgresql_backup_keep", "must be 1 or more"),
     ],
     "nginx_proxy": [
         ("no-users", {"nginx_proxy_users": []}, "nginx_proxy_users", "is empty"),

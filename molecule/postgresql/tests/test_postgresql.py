@@ -208,3 +208,71 @@ def test_backup_playbook_dumps_what_a_restore_brings_back(db, tmp_path):
         db.check_output("dropdb --if-exists restore_check && createdb -O concourse restore_check")
         db.check_output("pg_restore --no-owner --role=concourse -d restore_check /tmp/restore.dump")
     assert marker in sql(db, "SELECT v FROM kit_probe", db="restore_check")
+
+
+SCHEDULED = "/var/backups/concourse-gpu-kit/scheduled"
+
+
+def journal(host, unit):
+    """The unit's messages since its last start, with their priorities."""
+    out = host.check_output(f"journalctl -u {unit} -o json --no-pager -n 20")
+    return [(int(entry["PRIORITY"]), entry["MESSAGE"]) for entry in map(json.loads, out.splitlines())
+            if isinstance(entry.get("MESSAGE"), str)]
+
+
+def test_scheduled_backups_are_timed(db):
+    """Issue 22: backups were manual only."""
+    for timer, calendar in (("concourse-gpu-kit-pg-backup.timer", "*-*-* 03:15:00"),
+                            ("concourse-gpu-kit-pg-backup-age.timer", "hourly")):
+        assert db.service(timer).is_enabled and db.service(timer).is_running, timer
+        assert calendar in db.check_output(f"cat /etc/systemd/system/{timer}")
+        assert db.run(f"systemctl list-timers --no-pager {timer}").stdout.count(timer) == 1
+
+
+def test_scheduled_backups_are_private_kept_and_restorable(db):
+    """Each dump is postgres's alone from its first byte, the newest 3 are kept, and a dump restores."""
+    for _ in range(5):
+        db.check_output("systemctl start concourse-gpu-kit-pg-backup.service")
+        db.check_output("sleep 1.1")
+    names = db.check_output(f"ls -A {SCHEDULED}").split()
+    assert len(names) == 3 and all(re.fullmatch(r"concourse-\d{8}T\d{6}Z\.dump", n) for n in names), names
+    assert db.file(SCHEDULED).mode == 0o700 and db.file(SCHEDULED).user == "postgres"
+    for name in names:
+        dump = db.file(f"{SCHEDULED}/{name}")
+        assert (dump.mode, dump.user, dump.group) == (0o600, "postgres", "postgres"), name
+    messages = [m for _, m in journal(db, "concourse-gpu-kit-pg-backup.service")]
+    assert any(m.startswith("backup written: ") and m.endswith("3 kept") for m in messages), messages
+    assert any(m.startswith("removed concourse-") for m in messages), messages
+    newest = sorted(names)[-1]
+    with db.sudo("postgres"):
+        db.check_output("dropdb --if-exists scheduled_check && createdb -O concourse scheduled_check")
+        db.check_output(f"pg_restore --no-owner --role=concourse -d scheduled_check {SCHEDULED}/{newest}")
+    assert int(sql(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'",
+                   db="scheduled_check")) >= 0
+
+
+def test_a_failed_dump_leaves_nothing_behind(db):
+    """pg_dump fails (the server is stopped): no .partial and no broken dump stay, and the script fails."""
+    before = db.check_output(f"ls -A {SCHEDULED}")
+    unit = db.check_output("systemctl list-units --plain --no-legend 'postgresql@*-main.service'").split()[0]
+    db.check_output(f"systemctl stop {unit}")
+    try:
+        failed = db.run("runuser -u postgres -- /usr/local/libexec/concourse-gpu-kit/pg-backup dump")
+    finally:
+        db.check_output(f"systemctl start {unit}")
+    assert failed.rc != 0, failed.stdout
+    assert db.check_output(f"ls -A {SCHEDULED}") == before, "a .partial or a broken dump was left"
+
+
+def test_the_newest_backups_age_is_logged(db):
+    """Hourly, into the journal that the log agent ships; a warning once it is too old."""
+    db.check_output("systemctl start concourse-gpu-kit-pg-backup-age.service")
+    priority, message = [e for e in journal(db, "concourse-gpu-kit-pg-backup-age.service")
+                         if e[1].startswith("backup age: ")][-1]
+    assert priority == 6 and "age_seconds=" in message and "limit_seconds=93600" in message, message
+    newest = sorted(db.check_output(f"ls -A {SCHEDULED}").split())[-1]
+    db.check_output(f"touch -d '3 days ago' {SCHEDULED}/{newest}")
+    db.check_output("systemctl start concourse-gpu-kit-pg-backup-age.service")
+    priority, message = [e for e in journal(db, "concourse-gpu-kit-pg-backup-age.service")
+                         if e[1].startswith("backup age: ")][-1]
+    assert priority == 4 and int(message.split("age_seconds=")[1].split(",")[0]) > 2 * 86400, message
