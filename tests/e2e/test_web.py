@@ -131,8 +131,9 @@ def test_an_idtoken_verifies_against_the_keys_published_without_credentials(fly,
     fly.run("set-pipeline", "-n", "-p", "e2e-idtoken", "-c", pipeline)
     fly.run("unpause-pipeline", "-p", "e2e-idtoken")
     triggered = fly.run("trigger-job", "-w", "-j", "e2e-idtoken/federate", timeout=600)
-    token = "".join(line.split("ID-TOKEN: ", 1)[1].strip()
-                    for line in triggered.stdout.splitlines() if "ID-TOKEN: " in line)
+    # Lines the task printed (the step's header line quotes the command, and so the marker, too).
+    token = "".join(line.removeprefix("ID-TOKEN: ").strip()
+                    for line in triggered.stdout.splitlines() if line.startswith("ID-TOKEN: "))
     assert token.count(".") == 2, triggered.stdout[-2000:]
     claims = verify_jwt(token, jwks.json())
     assert claims["iss"] == issuer
