@@ -88,6 +88,15 @@ def test_token_answers_are_cached_per_token(host):
     assert user_checks(host) == before + 2, "another token is checked on its own"
 
 
+def test_a_token_is_checked_once_whatever_the_methods(host):
+    """fly set-pipeline PUTs, destroy-pipeline DELETEs: those find the cached verdict too."""
+    token = f"'Authorization: Bearer unknown-{uuid.uuid4().hex}'"
+    before = user_checks(host)
+    for method in ("PUT", "DELETE", "PATCH", "POST", "GET"):
+        assert curl(host, "/api/v1/teams/main/pipelines/p/config", "-X", method, "-H", token)[0] == 401
+    assert user_checks(host) == before + 1
+
+
 def test_basic_auth_asks_concourse_nothing(host):
     before = user_checks(host)
     forwarded(host, "/api/v1/teams", "-u", OPS)
