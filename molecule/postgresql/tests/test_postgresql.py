@@ -231,6 +231,9 @@ def test_scheduled_backups_are_timed(db):
 
 def test_scheduled_backups_are_private_kept_and_restorable(db):
     """Each dump is postgres's alone from its first byte, the newest 3 are kept, and a dump restores."""
+    marker = "scheduled-" + db.check_output("cat /proc/sys/kernel/random/uuid")
+    sql(db, f"SET ROLE concourse; CREATE TABLE IF NOT EXISTS kit_probe (v text); "
+            f"INSERT INTO kit_probe VALUES ('{marker}')", db="concourse")
     for _ in range(5):
         db.check_output("systemctl start concourse-gpu-kit-pg-backup.service")
         db.check_output("sleep 1.1")
@@ -247,8 +250,7 @@ def test_scheduled_backups_are_private_kept_and_restorable(db):
     with db.sudo("postgres"):
         db.check_output("dropdb --if-exists scheduled_check && createdb -O concourse scheduled_check")
         db.check_output(f"pg_restore --no-owner --role=concourse -d scheduled_check {SCHEDULED}/{newest}")
-    assert int(sql(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema='public'",
-                   db="scheduled_check")) >= 0
+    assert marker in sql(db, "SELECT v FROM kit_probe", db="scheduled_check")
 
 
 def test_a_failed_dump_leaves_nothing_behind(db):
