@@ -18,6 +18,8 @@ Unit tests are hermetic, and this file enforces it rather than promising it:
   here as it would on a new machine.
 """
 import atexit
+import contextlib
+import http.server
 import importlib.util
 import os
 import shutil
@@ -25,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -53,6 +56,19 @@ os.environ.update(SANDBOX_ENV)
 
 # Tests that serve on loopback and talk to it: `pytestmark = LOOPBACK`.
 LOOPBACK = pytest.mark.allow_hosts(["127.0.0.1"])
+
+
+@contextlib.contextmanager
+def serving(root):
+    """Serve the files of root on loopback (a stand-in release site); yields its base URL."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 _CHECKOUT_KEY = pytest.StashKey()
 
 

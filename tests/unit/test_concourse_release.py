@@ -5,17 +5,15 @@ concourse in Concourse's release layout), not Concourse: what is tested is
 how the role treats an archive, not the archive.
 """
 import hashlib
-import http.server
 import io
 import os
 import subprocess
 import sys
 import tarfile
-import threading
 
 import pytest
 
-from conftest import LOOPBACK, ROOT
+from conftest import LOOPBACK, ROOT, serving
 
 pytestmark = LOOPBACK  # a stand-in release site on loopback
 
@@ -174,12 +172,8 @@ def release_site(tmp_path):
     archive = root / f"concourse-1.0.0-linux-{arch}.tgz"
     make_archive(archive, "1.0.0")
     (root / (archive.name + ".sha1")).write_text(hashlib.sha1(archive.read_bytes()).hexdigest() + f"  {archive.name}\n")
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/concourse-1.0.0-linux-{{arch}}.tgz", archive
-    server.shutdown()
+    with serving(root) as base:
+        yield f"{base}/concourse-1.0.0-linux-{{arch}}.tgz", archive
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the role installs as root (owner: root)")

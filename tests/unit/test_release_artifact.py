@@ -4,16 +4,14 @@ A stand-in release site on loopback serves a zip; the role runs against
 localhost exactly as it does for a real play.
 """
 import hashlib
-import http.server
 import os
 import subprocess
 import sys
-import threading
 import zipfile
 
 import pytest
 
-from conftest import LOOPBACK, ROOT
+from conftest import LOOPBACK, ROOT, serving
 
 pytestmark = LOOPBACK  # a release site on loopback
 
@@ -50,13 +48,9 @@ def site(tmp_path):
     root.mkdir()
     with zipfile.ZipFile(root / f"demo-linux-{ARCH}.zip", "w") as archive:
         archive.writestr(f"demo-linux-{ARCH}", b"#!/bin/sh\necho demo 1.0.0\n")
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     digest = hashlib.sha256((root / f"demo-linux-{ARCH}.zip").read_bytes()).hexdigest()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/demo-linux-{{arch}}.zip", digest
-    server.shutdown()
+    with serving(root) as base:
+        yield root, f"{base}/demo-linux-{{arch}}.zip", digest
 
 
 def play(tmp_path, url="", checksums="{}", local_dir="", member="demo-linux-{arch}", checksum_url=""):

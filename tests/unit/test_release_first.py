@@ -8,15 +8,13 @@ on loopback whose archive does not match the pinned checksum: the run must
 stop in the release play, and no later play may start.
 """
 import hashlib
-import http.server
 import json
 import os
 import subprocess
-import threading
 
 import pytest
 
-from conftest import LOOPBACK, ROOT
+from conftest import LOOPBACK, ROOT, serving
 
 pytestmark = LOOPBACK  # a stand-in release site on loopback
 
@@ -30,12 +28,8 @@ def release_site(tmp_path):
     root = tmp_path / "site"
     root.mkdir()
     (root / f"concourse-9.9.9-linux-{ARCH}.tgz").write_bytes(b"not the archive that was pinned")
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *a: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/concourse-9.9.9-linux-{{arch}}.tgz"
-    server.shutdown()
+    with serving(root) as base:
+        yield f"{base}/concourse-9.9.9-linux-{{arch}}.tgz"
 
 
 def site(tmp_path, extra: dict):
